@@ -1,0 +1,56 @@
+# c360 — the two commands are `make demo` and `make test`; see README.md.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+CUSTOMERS ?= 5000
+SEED ?= 42
+
+.PHONY: demo test ui install prepare simulate summary lint bench bench-ingest clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml: orchestration/instance/dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp $< $@
+
+prepare: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/c360 prepare
+
+## Set everything up, simulate the default sample data, materialise every asset, print a summary.
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/c360 demo --customers $(CUSTOMERS) --seed $(SEED)
+
+## Run the whole test suite (installs what it needs first).
+test: prepare
+	$(BIN)/pytest -q
+
+## The Dagster UI on http://127.0.0.1:3000
+ui: prepare
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+simulate: install
+	$(BIN)/c360 simulate --customers $(CUSTOMERS) --seed $(SEED)
+
+summary: install
+	$(BIN)/c360 summary
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check . || true
+
+## Benchmarks (see benchmarks/README.md)
+bench-ingest: prepare
+	$(BIN)/python benchmarks/ingestion.py --customers 1000000
+
+clean:
+	rm -rf data .dagster_home dbt_project/target dbt_project/logs

@@ -1,0 +1,31 @@
+"""Shared fixtures: the dbt manifest, and a small simulated landing zone per session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestration.settings import DBT_PROJECT_DIR
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Dagster's dbt assets read dbt's manifest when the definitions are imported; make sure
+    # it exists and is current, as `make prepare` would.
+    manifest = DBT_PROJECT_DIR / "target" / "manifest.json"
+    sources = [p for p in DBT_PROJECT_DIR.rglob("*") if p.suffix in (".sql", ".yml", ".csv")
+               and "target" not in p.parts and "logs" not in p.parts]
+    if not manifest.exists() or any(p.stat().st_mtime > manifest.stat().st_mtime for p in sources):
+        from orchestration.cli import prepare_dbt
+
+        prepare_dbt()
+
+
+@pytest.fixture(scope="session")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small simulated data folder (landing + ground truth), shared read-only by tests."""
+    from orchestration.sample_data.simulator import SimulationConfig, simulate
+
+    out = tmp_path_factory.mktemp("sim")
+    simulate(SimulationConfig(n_customers=600, seed=11), out)
+    return out
