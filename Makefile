@@ -7,7 +7,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 CUSTOMERS ?= 5000
 SEED ?= 42
 
-.PHONY: demo test ui install prepare simulate summary lint bench bench-ingest clean
+.PHONY: demo demo-cdnow test ui install prepare simulate summary lint bench bench-ingest clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ test: prepare
 ## The Dagster UI on http://127.0.0.1:3000
 ui: prepare
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+## The same pipeline on the real CDNOW transactions (23,570 customers, 1997-98) in data/cdnow/
+demo-cdnow: install $(DAGSTER_HOME)/dagster.yaml
+	C360_DATA_DIR=$(CURDIR)/data/cdnow $(BIN)/c360 load-cdnow
+	C360_DATA_DIR=$(CURDIR)/data/cdnow $(BIN)/c360 demo
 
 simulate: install
 	$(BIN)/c360 simulate --customers $(CUSTOMERS) --seed $(SEED)

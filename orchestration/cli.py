@@ -35,6 +35,24 @@ def prepare_dbt() -> None:
     )
 
 
+def cmd_load_cdnow(args: argparse.Namespace) -> int:
+    from orchestration.datasets.cdnow import DEFAULT_SOURCE, write_cdnow_landing
+
+    landing = Path(args.out) / "landing" if args.out else Paths.from_env().landing_dir
+    orders = write_cdnow_landing(Path(args.source) if args.source else DEFAULT_SOURCE, landing)
+    print(f"wrote {orders:,} CDNOW orders as shop_orders landing files under {landing}")
+    return 0
+
+
+def cmd_evaluate_identity(args: argparse.Namespace) -> int:
+    from orchestration.identity_eval import run_evaluate_identity
+
+    paths = Paths.from_env()
+    warehouse = Path(args.warehouse) if args.warehouse else paths.warehouse_path
+    ground_truth = Path(args.ground_truth) if args.ground_truth else paths.ground_truth_dir
+    return run_evaluate_identity(warehouse, ground_truth)
+
+
 def cmd_prepare(_: argparse.Namespace) -> int:
     prepare_dbt()
     return 0
@@ -102,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", default=None, help="output folder (default: $C360_DATA_DIR or ./data)")
     p.set_defaults(func=cmd_simulate)
+    p = sub.add_parser("load-cdnow", help="write the real CDNOW transactions as shop_orders landing files")
+    p.add_argument("--source", default=None, help="CDNOW_master.txt (default: ../shared/data/cdnow/)")
+    p.add_argument("--out", default=None, help="data folder (default: $C360_DATA_DIR or ./data)")
+    p.set_defaults(func=cmd_load_cdnow)
     p = sub.add_parser("prepare", help="parse the dbt project (writes the manifest Dagster reads)")
     p.set_defaults(func=cmd_prepare)
     p = sub.add_parser("demo", help="simulate (if no landing data), then materialise everything")
@@ -109,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--resimulate", action="store_true")
     p.set_defaults(func=cmd_demo)
+    p = sub.add_parser("evaluate-identity", help="identity resolution vs simulated ground truth (precision, recall)")
+    p.add_argument("--warehouse", default=None, help="DuckDB file (default: $C360_WAREHOUSE_PATH or data/)")
+    p.add_argument("--ground-truth", default=None, help="simulator ground_truth folder (default: data/ground_truth)")
+    p.set_defaults(func=cmd_evaluate_identity)
     p = sub.add_parser("summary", help="rows per layer of the warehouse")
     p.set_defaults(func=cmd_summary)
     args = parser.parse_args(argv)
