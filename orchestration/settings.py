@@ -22,6 +22,8 @@ class Paths:
     warehouse_path: Path
     ground_truth_dir: Path
     exports_dir: Path
+    gx_docs_dir: Path
+    models_dir: Path
 
     @classmethod
     def from_env(cls) -> Paths:
@@ -32,4 +34,6 @@ class Paths:
             warehouse_path=Path(os.environ.get("C360_WAREHOUSE_PATH", data / "warehouse.duckdb")).resolve(),
             ground_truth_dir=Path(os.environ.get("C360_GROUND_TRUTH_DIR", data / "ground_truth")).resolve(),
             exports_dir=Path(os.environ.get("C360_EXPORTS_DIR", data / "exports")).resolve(),
+            gx_docs_dir=Path(os.environ.get("C360_GX_DOCS_DIR", data / "gx_docs")).resolve(),
+            models_dir=Path(os.environ.get("C360_MODELS_DIR", data / "models")).resolve(),
         )
