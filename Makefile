@@ -41,7 +41,7 @@ ui: prepare
 ## The same pipeline on the real CDNOW transactions (23,570 customers, 1997-98) in data/cdnow/
 demo-cdnow: install $(DAGSTER_HOME)/dagster.yaml
 	C360_DATA_DIR=$(CURDIR)/data/cdnow $(BIN)/c360 load-cdnow
-	C360_DATA_DIR=$(CURDIR)/data/cdnow $(BIN)/c360 demo
+	C360_DATA_DIR=$(CURDIR)/data/cdnow C360_BUSINESS_START=1997-01-01 $(BIN)/c360 demo
 
 simulate: install
 	$(BIN)/c360 simulate --customers $(CUSTOMERS) --seed $(SEED)

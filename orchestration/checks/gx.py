@@ -30,6 +30,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
@@ -163,7 +164,9 @@ def time_parameters(suite: Suite, arrived_at: datetime) -> dict[str, str]:
     clocks and time zones), not against the validation time, so a cached verdict stays true.
     """
     bounds = suite.settings.get("time_bounds", {})
-    earliest = pd.Timestamp(bounds.get("earliest", "2015-01-01"))
+    # A deployment whose history starts earlier (e.g. the 1997 CDNOW data) moves the floor
+    # with C360_BUSINESS_START instead of editing every suite.
+    earliest = pd.Timestamp(os.environ.get("C360_BUSINESS_START") or bounds.get("earliest", "2015-01-01"))
     tolerance = timedelta(hours=float(bounds.get("future_tolerance_hours", 24)))
     latest = (pd.Timestamp(arrived_at) + tolerance).floor("s")
     return {"earliest_timestamp": earliest.isoformat(), "latest_timestamp": latest.isoformat()}
