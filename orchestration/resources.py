@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import pickle
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -55,11 +58,39 @@ class WarehouseResource(dg.ConfigurableResource):
             con.close()
 
 
+class ModelStore(dg.ConfigurableResource):
+    """Trained models as files: one pickle per model name, replaced atomically.
+
+    The pickle is written to a temporary file and renamed, so a crash mid-write never
+    leaves a half model for the scoring asset to load.
+    """
+
+    path: str
+
+    def save(self, name: str, model: object) -> Path:
+        folder = Path(self.path)
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{name}.pkl"
+        tmp = target.with_suffix(".pkl.tmp")
+        with tmp.open("wb") as f:
+            pickle.dump(model, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(tmp, target)
+        return target
+
+    def load(self, name: str) -> Any:
+        target = Path(self.path) / f"{name}.pkl"
+        if not target.exists():
+            raise FileNotFoundError(f"no trained model {name!r} in {self.path}: materialise its training asset first")
+        with target.open("rb") as f:
+            return pickle.load(f)  # our own artefact, written by save() above
+
+
 def default_resources(paths: Paths | None = None) -> dict[str, object]:
     """Resources for a deployment, from env vars with embedded defaults."""
     paths = paths or Paths.from_env()
     return {
         "warehouse": WarehouseResource(path=str(paths.warehouse_path), landing_dir=str(paths.landing_dir)),
+        "model_store": ModelStore(path=str(paths.models_dir)),
         "dbt": DbtCliResource(
             project_dir=str(DBT_PROJECT_DIR),
             profiles_dir=str(DBT_PROJECT_DIR),

@@ -29,3 +29,30 @@ def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("sim")
     simulate(SimulationConfig(n_customers=600, seed=11), out)
     return out
+
+
+@pytest.fixture(scope="session")
+def full_warehouse(simulated: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every asset of the code location materialised once on the simulated data.
+
+    Shared by the tests that check the marts and models against the simulator's ground
+    truth, so the whole pipeline is built once per session, as `make demo` builds it.
+    """
+    import dagster as dg
+
+    from orchestration import definitions
+    from orchestration.resources import ModelStore, WarehouseResource, default_resources
+
+    root = tmp_path_factory.mktemp("full")
+    resources = default_resources()
+    resources["warehouse"] = WarehouseResource(
+        path=str(root / "warehouse.duckdb"), landing_dir=str(simulated / "landing")
+    )
+    resources["model_store"] = ModelStore(path=str(root / "models"))
+    defs = definitions.defs
+    result = dg.materialize(
+        [*defs.assets, *(defs.asset_checks or [])], resources=resources, raise_on_error=False
+    )
+    failures = [e.message for e in result.all_events if e.is_step_failure]
+    assert result.success, failures
+    return root / "warehouse.duckdb"

@@ -51,4 +51,7 @@ def c360_dbt_models(
     # dbt reads the warehouse path from the environment (profiles.yml); pass the resource's
     # configured path so that Dagster and dbt can never point at different files.
     os.environ["C360_WAREHOUSE_PATH"] = warehouse.path
-    yield from dbt.cli(["build"], context=context).stream()
+    # Dagster may run the project in several steps (Python assets sit between dbt models).
+    # "cautious" keeps a step from running a test whose other parent is not built yet,
+    # e.g. a relationships test from a mart to a seed in the step that only loads seeds.
+    yield from dbt.cli(["build", "--indirect-selection", "cautious"], context=context).stream()
