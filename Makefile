@@ -53,9 +53,12 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check . || true
 
-## Benchmarks (see benchmarks/README.md)
-bench-ingest: prepare
+## Benchmarks (each prints its figures and the ratio to its baseline; see README "Benchmarks")
+bench-ingest: install
 	$(BIN)/python benchmarks/ingestion.py --customers 1000000
+
+bench-clv: install
+	$(BIN)/python benchmarks/clv_fit.py --customers 1000000
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs
