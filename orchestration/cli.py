@@ -64,6 +64,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         ns = argparse.Namespace(customers=args.customers, seed=args.seed, out=str(paths.data_dir))
         cmd_simulate(ns)
     prepare_dbt()
+    cmd_recover(args)
     dagster = Path(sys.executable).with_name("dagster")
     run = subprocess.run(
         [str(dagster), "job", "execute", "-m", "orchestration.definitions", "-j", "full_build"],
@@ -73,6 +74,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if run.returncode != 0:
         print("\nThe run failed: see the log above, or open the run in the Dagster UI (make ui).")
     return run.returncode
+
+
+def cmd_recover(_: argparse.Namespace) -> int:
+    """Mark runs killed mid-way as failed and free their warehouse pool slots."""
+    import dagster as dg
+
+    from orchestration.recovery import recover_interrupted_runs
+
+    with dg.DagsterInstance.get() as instance:
+        for run_id in recover_interrupted_runs(instance):
+            print(f"recovered interrupted run {run_id}")
+    return 0
 
 
 def cmd_summary(_: argparse.Namespace) -> int:
@@ -135,6 +148,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warehouse", default=None, help="DuckDB file (default: $C360_WAREHOUSE_PATH or data/)")
     p.add_argument("--ground-truth", default=None, help="simulator ground_truth folder (default: data/ground_truth)")
     p.set_defaults(func=cmd_evaluate_identity)
+    p = sub.add_parser("recover", help="mark killed runs failed and free their pool slots")
+    p.set_defaults(func=cmd_recover)
     p = sub.add_parser("summary", help="rows per layer of the warehouse")
     p.set_defaults(func=cmd_summary)
     args = parser.parse_args(argv)
