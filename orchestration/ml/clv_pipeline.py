@@ -45,7 +45,7 @@ class ClvModels:
             out.update({f"gamma_gamma_{k}": float(v) for k, v in self.spend.params_.items()})
             out["gamma_gamma_log_likelihood"] = float(self.spend.log_likelihood_)
         out.update(
-            n_customers=self.n_customers, n_repeat_customers=self.n_repeat_customers,
+            n_customers=float(self.n_customers), n_repeat_customers=float(self.n_repeat_customers),
             fit_seconds=round(self.fit_seconds, 3), mean_order_value=round(self.mean_order_value, 2),
         )
         return out
