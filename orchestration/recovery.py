@@ -35,7 +35,8 @@ def recover_interrupted_runs(instance: dg.DagsterInstance) -> list[str]:
     runs = instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.STARTED, DagsterRunStatus.STARTING]))
     for run in runs:
         records = instance.get_records_for_run(run.run_id, limit=1).records
-        pid = records[0].event_log_entry.pid if records else None
+        event = records[0].event_log_entry.dagster_event if records else None
+        pid = event.pid if event is not None else None
         if _alive(pid):
             continue
         instance.report_run_failed(run, f"run process {pid} is gone (killed or crashed); marked failed by c360")
