@@ -275,6 +275,10 @@ SOURCES: dict[str, SourceContract] = {
                 _c("phone"),
                 _c("device_id"),
                 _c("member_id"),
+                _c(
+                    "account_id",
+                    description="Shop account the audience was synced from: the campaign tool's external id",
+                ),
                 _c("is_control", "BOOLEAN", required=True),
             ),
             ("touch_id",),

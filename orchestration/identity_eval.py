@@ -123,10 +123,11 @@ from evaluated
 
 # For each customer holding records of several persons: the identifiers of that customer
 # that, in truth, belong to two or more of its persons (they are what linked the persons),
-# and how many of its persons have an identifier of their own (not shared) in it. With two
-# or more such persons the customer joins separate profiles ("bridged"); with one, the other
-# persons left no trace but records carrying the shared value itself, e.g. marketing e-mails
-# to a household mailbox whose second user never logged in, ordered or gave a phone
+# and how many of its persons have a personal identifier of their own (not shared) in it.
+# With two or more such persons the customer joins separate profiles ("bridged"); with one,
+# the other persons left no trace but records carrying the shared value itself, or anonymous
+# ones tied to it alone, e.g. marketing e-mails to a household mailbox whose second user never
+# ordered or gave a phone, or a browser that only ever logged in with that mailbox
 # ("trace_only": no data can tell whose those records are).
 _MERGE_CAUSES_SQL = """
 with merged as (
@@ -170,7 +171,7 @@ owned as (
 profiles as (
     select customer_id, count(distinct person_id) as persons_with_own_identifiers
     from owned
-    where not is_shared and not is_junk
+    where not is_shared and not is_junk and list_contains($personal_types, identifier_type)
     group by customer_id
 ),
 bridges as (
@@ -268,6 +269,48 @@ select
     (select sum(n * (n - 1) / 2) from linkable_clusters) as linkable_pairs
 """
 
+# The identified universe: records a perfect resolver would put in a profile that names a
+# person, i.e. whose linkable component (above) holds a personal identifier (e-mail, phone,
+# account, membership, card, open id). What is left out are anonymous visitors: cookies and
+# app devices that never logged in, which no deterministic resolver can attribute and which
+# CDPs keep as anonymous profiles. The universe comes from the data and ground truth, never
+# from the resolver under test, so a resolver cannot improve its score by leaving records out.
+_IDENTIFIED_PAIRS_SQL = """
+with identified_components as (
+    select distinct cast(node_components.component as varchar) as linkable_cluster
+    from node_components
+    inner join intermediate.int_identifiers_indexed as indexed
+        on node_components.node_id = indexed.node_id
+    where list_contains($personal_types, indexed.identifier_type)
+),
+universe as (
+    select linkable.*
+    from linkable
+    inner join identified_components
+        on linkable.linkable_cluster = identified_components.linkable_cluster
+),
+cells as (
+    select person_id, predicted_cluster, count(*)::hugeint as n from universe group by all
+),
+persons as (select person_id, sum(n) as n from cells group by person_id),
+clusters as (select predicted_cluster, sum(n) as n from cells group by predicted_cluster)
+select
+    (select count(*) from universe) as records,
+    (select sum(n * (n - 1) / 2) from cells) as true_positive_pairs,
+    (select sum(n * (n - 1) / 2) from clusters) as predicted_pairs,
+    (select sum(n * (n - 1) / 2) from persons) as true_pairs
+"""
+
+#: identifier types that name a person (dbt var identity_personal_identifier_types)
+PERSONAL_IDENTIFIER_TYPES: tuple[str, ...] = (
+    "email",
+    "phone",
+    "account_id",
+    "member_id",
+    "loyalty_card_number",
+    "open_id",
+)
+
 _BY_SOURCE_SQL = """
 select
     source_model,
@@ -303,6 +346,28 @@ class IdentityEvaluation:
     #: many of them the warehouse put together
     linkable_pairs: int = 0
     found_linkable_pairs: int = 0
+    #: the same pairwise counts over the identified universe (see _IDENTIFIED_PAIRS_SQL)
+    identified_records: int = 0
+    identified_true_pairs: int = 0
+    identified_predicted_pairs: int = 0
+    identified_true_positive_pairs: int = 0
+
+    @property
+    def identified_precision(self) -> float:
+        return (
+            self.identified_true_positive_pairs / self.identified_predicted_pairs
+            if self.identified_predicted_pairs
+            else 1.0
+        )
+
+    @property
+    def identified_recall(self) -> float:
+        return self.identified_true_positive_pairs / self.identified_true_pairs if self.identified_true_pairs else 1.0
+
+    @property
+    def identified_f1(self) -> float:
+        p, r = self.identified_precision, self.identified_recall
+        return 2 * p * r / (p + r) if p + r else 0.0
 
     @property
     def linkable_recall(self) -> float:
@@ -356,6 +421,9 @@ class IdentityEvaluation:
             linkable_recall=self.linkable_recall,
             ceiling_recall=self.ceiling_recall,
             ceiling_f1=self.ceiling_f1,
+            identified_precision=self.identified_precision,
+            identified_recall=self.identified_recall,
+            identified_f1=self.identified_f1,
         )
         return out
 
@@ -379,6 +447,13 @@ class IdentityEvaluation:
             "  that share no identifier with the rest of their person cannot be linked by anyone)",
             f"  ceiling recall / F1      {self.ceiling_recall:>12.5f} / {self.ceiling_f1:.5f}",
             f"  recall of linkable pairs {self.linkable_recall:>12.5f}",
+            "",
+            "  identified universe: records a perfect resolver would tie to a personal identifier",
+            "  (e-mail, phone, account, membership, card, open id); anonymous visitors left out",
+            f"  records                  {self.identified_records:>12,}  "
+            f"({self.identified_records / max(self.records, 1):.2%} of evaluated)",
+            f"  precision / recall / F1  {self.identified_precision:>12.5f} / {self.identified_recall:.5f} / "
+            f"{self.identified_f1:.5f}",
             "",
             f"  persons split            {self.persons_split:>12,}  (resolved records over 2+ customers)",
             f"  customers merging persons{self.customers_merging_persons:>12,}",
@@ -429,9 +504,13 @@ def evaluate_identity(warehouse: Path, ground_truth: Path) -> IdentityEvaluation
             log.warning("%d staging records with identifiers are not in ground truth", without_truth)
         tp, predicted, true = con.execute(_PAIRS_SQL).fetchone()
         counts = con.execute(_COUNTS_SQL).fetchone()
-        causes = con.execute(_MERGE_CAUSES_SQL, {"identifiers": str(identifiers_path)}).fetchall()
+        causes = con.execute(
+            _MERGE_CAUSES_SQL,
+            {"identifiers": str(identifiers_path), "personal_types": list(PERSONAL_IDENTIFIER_TYPES)},
+        ).fetchall()
         by_source = con.execute(_BY_SOURCE_SQL).fetchall()
         found_linkable, linkable = _linkable_pairs(con, identifiers_path)
+        identified = con.execute(_IDENTIFIED_PAIRS_SQL, {"personal_types": list(PERSONAL_IDENTIFIER_TYPES)}).fetchone()
     records, resolved, persons, customers, split, merging = counts
     return IdentityEvaluation(
         records=int(records),
@@ -448,6 +527,10 @@ def evaluate_identity(warehouse: Path, ground_truth: Path) -> IdentityEvaluation
         records_without_truth=int(without_truth),
         linkable_pairs=int(linkable or 0),
         found_linkable_pairs=int(found_linkable or 0),
+        identified_records=int(identified[0] or 0),
+        identified_true_positive_pairs=int(identified[1] or 0),
+        identified_predicted_pairs=int(identified[2] or 0),
+        identified_true_pairs=int(identified[3] or 0),
     )
 
 

@@ -38,7 +38,7 @@
          'identifiers': [['email', 'email'], ['phone', 'phone']]},
         {'model': 'stg_campaign_touches__touches', 'record_id': 'touch_id', 'observed_at': 'touched_at',
          'identifiers': [['email', 'email'], ['phone', 'phone'], ['device_id', 'device_id'],
-                         ['member_id', 'member_id']]},
+                         ['member_id', 'member_id'], ['account_id', 'account_id']]},
     ]) }}
 {% endmacro %}
 

@@ -138,6 +138,10 @@ def run_campaigns(
 
         sel = np.flatnonzero(selected)
         member_e = np.where(persons.signup_ts[sel] <= send, ident.member_entry[sel], -1)
+        # Audiences are synced from the shop's customer database, so the campaign tool holds
+        # the account as its external id next to the contact point (Braze external_id,
+        # Klaviyo $id): marketing only reaches addresses the business collected somewhere.
+        account_e = ident.account[sel]
         none = np.full(len(sel), -1, dtype=np.int64)
         e_email = ident.email0[sel] if ch == "email" else none
         e_phone = phone_now[sel] if ch == "sms" else none
@@ -153,6 +157,7 @@ def run_campaigns(
             phone=e_phone,
             device=e_device,
             member=member_e,
+            account=account_e,
             potential=potential[sel],
         )
 
@@ -236,6 +241,7 @@ def run_campaigns(
             phone=i64,
             device=i64,
             member=i64,
+            account=i64,
             potential=b,
         ),
         email=email.done(campaign=i64, person=i64, ts=i64, kind=str, entry=i64),

@@ -428,6 +428,7 @@ class ChunkSources:
             ),
             "device_id": ident.device.render(tch["device"][keep], rng, person),
             "member_id": ident.member.render(tch["member"][keep], rng, person),
+            "account_id": ident.accounts.render(tch["account"][keep], rng, person),
             "is_control": pa.array(tch["control"][keep]),
         }
         return SourceBatch(

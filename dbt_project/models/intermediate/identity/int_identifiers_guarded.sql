@@ -16,7 +16,8 @@
       all its linking neighbours agree on one.
     - unlinked_profiles: the value co-occurs with two identifiers of types that one
       person's records always link directly (var identity_expected_links, default a shop
-      account and a loyalty membership: the CRM profile stores the member's account), but
+      account with a loyalty membership, the CRM profile storing the member's account, and
+      a shop account with a phone, asked at checkout), but
       those two are never seen together: two people's profiles share the value. Like a
       cardinality limit, the value is still attached when its neighbours agree on one
       customer.
@@ -25,7 +26,7 @@
     (count / limit) is shown.
 -#}
 {%- set max_touches_per_campaign = var('identity_max_touches_per_campaign', 1) | int %}
-{%- set expected_links = var('identity_expected_links', [['account_id', 'member_id']]) %}
+{%- set expected_links = var('identity_expected_links', [['account_id', 'member_id'], ['account_id', 'phone']]) %}
 
 with
 

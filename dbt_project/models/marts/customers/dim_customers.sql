@@ -48,6 +48,12 @@ orders as (
 
 ),
 
+customer_identities as (
+
+    select * from {{ ref('customer_identities') }}
+
+),
+
 as_of as (
 
     select {{ rfm_as_of_date('orders') }} as as_of_date
@@ -59,6 +65,21 @@ customers as (
     select distinct customer_id
     from records_resolved
     where customer_id is not null
+
+),
+
+-- A customer is identified when one of its identifiers names a person (var
+-- identity_personal_identifier_types); cookie- or device-only customers are anonymous
+-- visitors, kept (their sessions are real traffic) but told apart, as CDPs do.
+identified_customers as (
+
+    select distinct customer_id
+    from customer_identities
+    where identifier_type in (
+        {%- for identifier_type in var('identity_personal_identifier_types') %}
+        '{{ identifier_type }}'{{ ',' if not loop.last }}
+        {%- endfor %}
+    )
 
 ),
 
@@ -117,6 +138,7 @@ final as (
     select
         customers.customer_id,
         as_of.as_of_date,
+        identified_customers.customer_id is not null as is_identified,
 
         -- loyalty membership
         profiles.customer_id is not null as is_member,
@@ -224,6 +246,8 @@ final as (
 
     from customers
     cross join as_of
+    left join identified_customers
+        on customers.customer_id = identified_customers.customer_id
     left join profiles
         on customers.customer_id = profiles.customer_id
     left join demographics

@@ -48,6 +48,19 @@ customer_anchors as (
 
 ),
 
+identified_clusters as (
+
+    select distinct cluster_id
+    from identifiers_clustered
+    where cluster_id is not null
+        and identifier_type in (
+            {%- for identifier_type in var('identity_personal_identifier_types') %}
+            '{{ identifier_type }}'{{ ',' if not loop.last }}
+            {%- endfor %}
+        )
+
+),
+
 customer_identifier_counts as (
 
     select
@@ -107,6 +120,12 @@ summary_metrics as (
     union all
     select 'customer_ids_retired', sum(case when is_current then 0 else 1 end), 12
     from customer_anchors
+    union all
+    select 'customers_identified', count(*), 16
+    from identified_clusters
+    union all
+    select 'customers_anonymous', count(*) - (select count(*) from identified_clusters), 17
+    from customer_identifier_counts
     union all
     select 'largest_customer_identifiers', max(identifier_count), 13
     from customer_identifier_counts

@@ -18,6 +18,7 @@ renamed as (
         {{ normalize_phone('phone') }} as phone,
         {{ normalize_id('device_id') }} as device_id,
         {{ normalize_id('member_id') }} as member_id,
+        {{ normalize_id('account_id') }} as account_id,
 
         -- touch attributes
         {{ normalize_category('channel') }} as channel,
@@ -50,6 +51,7 @@ final as (
         phone,
         device_id,
         member_id,
+        account_id,
         channel,
         is_control,
         touched_at,
