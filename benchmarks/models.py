@@ -16,7 +16,8 @@ of the child, interpreter and libraries included) is its own:
 
 * ``seg_train``  — train_segmentation with the default config (k 2..10 by silhouette on a
   20k sample, final k-means on ≤ 200k rows, stability, profiles, PCA) on N buyers;
-* ``seg_score``  — load the saved model, score_frame on N buyers;
+* ``seg_score``  — load the saved model, score_frame and the segment profile on N buyers
+  (what the customer_segments asset computes);
 * ``churn_train`` — train_churn with the default config on 3 training cutoffs (1.5 N rows,
   sampled to 400k for fitting) and a test cutoff of N rows (all three candidates predicted
   on every test row, bootstrap CI, permutation importance on 5k rows);
@@ -99,6 +100,9 @@ def synthetic_features(n: int, seed: int) -> pd.DataFrame:
             "days_since_last_web_session": rng.exponential(150, n),
             "days_since_last_app_session": rng.exponential(150, n),
             "days_since_last_email_open": np.where(rng.random(n) < 0.4, rng.exponential(200, n), np.nan),
+            "days_since_last_sms_click": np.where(rng.random(n) < 0.05, rng.exponential(200, n), np.nan),
+            "days_since_last_push_open": np.where(rng.random(n) < 0.2, rng.exponential(120, n), np.nan),
+            "days_since_last_social_interaction": np.where(rng.random(n) < 0.1, rng.exponential(150, n), np.nan),
             "social_interactions_last_365_days": rng.poisson(0.2, n),
             "ticket_count": rng.poisson(0.3, n),
             "mean_csat_score": np.where(rng.random(n) < 0.2, rng.integers(1, 6, n), np.nan),
@@ -158,12 +162,15 @@ def _run_stage(stage: str, n: int, seed: int, warehouse: str | None, workdir: st
         result = segmentation.train_segmentation(frame)
         out["seconds"] = time.perf_counter() - start
         save_artifact(result.model, work / "segmentation.joblib")
-        out.update({"k": result.model.k, "silhouette": result.metrics["silhouette"]})
+        out.update(
+            {k: result.metrics[k] for k in ("k", "elbow_k", "silhouette", "seed_ari_mean", "bootstrap_ari_mean")}
+        )
     elif stage == "seg_score":
         frame = _data(src, "score", 1)
         model = load_artifact(work / "segmentation.joblib")
         start = time.perf_counter()
         scored = model.score_frame(frame)
+        model.profile(frame, scored["segment_id"].to_numpy())
         out["seconds"] = time.perf_counter() - start
         out["segments"] = int(scored["segment_id"].nunique())
     elif stage == "churn_train":

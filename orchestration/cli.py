@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,10 +19,34 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from orchestration.sample_data.simulator import SimulationConfig, simulate
 
     out = Path(args.out) if args.out else Paths.from_env().data_dir
-    summary = simulate(SimulationConfig(n_customers=args.customers, seed=args.seed), out)
+    config = SimulationConfig(n_customers=args.customers, seed=args.seed,
+                              erasure_requests=getattr(args, "erasure_requests", 0))
+    summary = simulate(config, out)
     print(f"simulated {summary.persons:,} persons in {summary.seconds:.1f} s into {out}")
     for source, n in sorted(summary.rows.items()):
         print(f"  {source:<22} {n:>12,} rows  ({summary.malformed.get(source, 0):,} malformed)")
+    return 0
+
+
+def cmd_request_erasure(args: argparse.Namespace) -> int:
+    """Drop an erasure request into the landing zone; the next run applies it."""
+    import csv
+    from datetime import UTC, datetime
+
+    from orchestration.contracts import ERASURE_REQUESTS
+
+    landing = Path(args.landing) if args.landing else Paths.from_env().landing_dir
+    now = datetime.now(UTC).replace(tzinfo=None)
+    request_id = args.request_id or f"ER-{now:%Y%m%d%H%M%S%f}"
+    folder = landing / ERASURE_REQUESTS.name
+    folder.mkdir(parents=True, exist_ok=True)
+    # the loader refuses file names with anything but letters, digits, dot, dash, underscore
+    path = folder / f"erasure_requests_{re.sub(r'[^A-Za-z0-9._-]', '_', request_id)}.csv"
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(ERASURE_REQUESTS.column_names)
+        writer.writerow([request_id, f"{now:%Y-%m-%d %H:%M:%S}", args.identifier_type, args.value])
+    print(f"request {request_id} written to {path}; the next run (make demo, or full_build in the UI) applies it")
     return 0
 
 
@@ -51,6 +76,15 @@ def cmd_evaluate_identity(args: argparse.Namespace) -> int:
     warehouse = Path(args.warehouse) if args.warehouse else paths.warehouse_path
     ground_truth = Path(args.ground_truth) if args.ground_truth else paths.ground_truth_dir
     return run_evaluate_identity(warehouse, ground_truth)
+
+
+def cmd_evaluate_campaigns(args: argparse.Namespace) -> int:
+    from orchestration.campaign_eval import run_evaluate_campaigns
+
+    paths = Paths.from_env()
+    warehouse = Path(args.warehouse) if args.warehouse else paths.warehouse_path
+    ground_truth = Path(args.ground_truth) if args.ground_truth else paths.ground_truth_dir
+    return run_evaluate_campaigns(warehouse, ground_truth)
 
 
 def cmd_prepare(_: argparse.Namespace) -> int:
@@ -110,17 +144,36 @@ def cmd_summary(_: argparse.Namespace) -> int:
             for table, n in rows:
                 print(f"    {table:<44} {n:>12,}")
         if "raw" in by_schema:
-            landed, loaded, rejected = con.execute(
-                "select sum(rows_landed), sum(rows_loaded), sum(rows_rejected) from raw.load_manifest "
-                "where is_current and status not in ('duplicate', 'refused')"
+            landed, loaded, rejected, erased = con.execute(
+                "select sum(rows_landed), sum(rows_loaded), sum(rows_rejected), sum(rows_erased) "
+                "from raw.load_manifest where is_current and status not in ('duplicate', 'refused')"
             ).fetchone()
-            print(f"\n  landed {landed or 0:,} rows = loaded {loaded or 0:,} + rejected {rejected or 0:,}")
+            print(f"\n  landed {landed or 0:,} rows = loaded {loaded or 0:,} + rejected {rejected or 0:,}"
+                  f" + erased {erased or 0:,}")
     print(
         "\nNext:\n"
         "  make ui        # Dagster UI on http://127.0.0.1:3000 (lineage, runs, checks)\n"
         f"  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{paths.warehouse_path}', read_only=True)"
         ".sql('select * from staging.stg_shop_orders__orders limit 5'))\"\n"
     )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Render the one-page HTML report from the published warehouse (what the `report` asset does)."""
+    from orchestration.publish import open_published
+    from orchestration.report import build_report
+
+    paths = Paths.from_env()
+    source = Path(args.published) if args.published else paths.published_path
+    target = Path(args.out) if args.out else paths.report_path
+    if not source.exists():
+        print(f"no published warehouse at {source}: run `make demo` (or materialise the `publish` asset) first")
+        return 1
+    with open_published(source) as con:
+        result = build_report(con, target)
+    print(f"report: {result.path} ({result.size_bytes / 1e3:,.0f} kB); not available yet: "
+          f"{', '.join(result.unavailable) or 'none'}")
     return 0
 
 
@@ -132,7 +185,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--customers", type=int, default=5_000)
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--out", default=None, help="output folder (default: $C360_DATA_DIR or ./data)")
+    p.add_argument("--erasure-requests", type=int, default=0, help="persons asking to be forgotten (default 0)")
     p.set_defaults(func=cmd_simulate)
+    p = sub.add_parser("request-erasure", help="land a right-to-erasure request for one identifier of a person")
+    p.add_argument("--identifier-type", required=True,
+                   help="email, phone, member_id, account_id, loyalty_card_number, device_id, cookie_id or open_id")
+    p.add_argument("--value", required=True, help="the identifier, as the person gave it")
+    p.add_argument("--request-id", default=None, help="your ticket id (default: ER-<timestamp>)")
+    p.add_argument("--landing", default=None, help="landing folder (default: $C360_LANDING_DIR or data/landing)")
+    p.set_defaults(func=cmd_request_erasure)
     p = sub.add_parser("load-cdnow", help="write the real CDNOW transactions as shop_orders landing files")
     p.add_argument("--source", default=None, help="CDNOW_master.txt (default: ../shared/data/cdnow/)")
     p.add_argument("--out", default=None, help="data folder (default: $C360_DATA_DIR or ./data)")
@@ -148,10 +209,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warehouse", default=None, help="DuckDB file (default: $C360_WAREHOUSE_PATH or data/)")
     p.add_argument("--ground-truth", default=None, help="simulator ground_truth folder (default: data/ground_truth)")
     p.set_defaults(func=cmd_evaluate_identity)
+    p = sub.add_parser("evaluate-campaigns", help="measured campaign lift vs simulated true uplift (CI coverage, MAE)")
+    p.add_argument("--warehouse", default=None, help="DuckDB file (default: $C360_WAREHOUSE_PATH or data/)")
+    p.add_argument("--ground-truth", default=None, help="simulator ground_truth folder (default: data/ground_truth)")
+    p.set_defaults(func=cmd_evaluate_campaigns)
     p = sub.add_parser("recover", help="mark killed runs failed and free their pool slots")
     p.set_defaults(func=cmd_recover)
     p = sub.add_parser("summary", help="rows per layer of the warehouse")
     p.set_defaults(func=cmd_summary)
+    p = sub.add_parser("report", help="render the one-page HTML report from the published warehouse")
+    p.add_argument("--published", default=None, help="published DuckDB file (default: data/published/c360.duckdb)")
+    p.add_argument("--out", default=None, help="HTML file (default: beside the published file, report.html)")
+    p.set_defaults(func=cmd_report)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

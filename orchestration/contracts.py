@@ -299,3 +299,46 @@ SOURCES: dict[str, SourceContract] = {
         ),
     ]
 }
+
+#: Control sources carry instructions to the pipeline, not channel data: they are loaded by
+#: the same loader (checksums, manifest, rejects) but have no staging model, no GX suite and
+#: are not written by the simulator unless asked. See orchestration/erasure.py.
+ERASURE_REQUESTS = SourceContract(
+    "erasure_requests",
+    "Right-to-erasure requests: one identifier of the person to forget per row.",
+    (
+        _c("request_id", required=True),
+        _c("requested_at", TS, required=True),
+        _c(
+            "identifier_type", required=True,
+            description="email / phone / device_id / cookie_id / account_id / loyalty_card_number / member_id / "
+            "open_id (as <platform>:<open id>, or the bare open id)",
+        ),
+        _c("identifier_value", required=True, description="As the person gave it; normalised like staging does"),
+    ),
+    ("request_id",),
+    ("identifier_value",),
+)
+#: Do-not-contact list for audience exports (orchestration/audiences.py): an address or a
+#: customer that must never receive marketing on a channel, whatever its consent says.
+SUPPRESSIONS = SourceContract(
+    "suppressions",
+    "Marketing suppression list: one address or customer id per row that no audience export may contain.",
+    (
+        _c("suppression_id", required=True),
+        _c("suppressed_at", TS, required=True),
+        _c("channel", required=True, description="email / sms / push / social, or all"),
+        _c(
+            "identifier_type", required=True,
+            description="email / phone / device_id / open_id (<platform>:<open id>) / account_id / member_id / "
+            "loyalty_card_number / customer_id",
+        ),
+        _c("identifier_value", required=True, description="As given; normalised like staging does"),
+        _c("reason", description="complaint / hard_bounce / legal / do_not_contact / ..."),
+    ),
+    ("suppression_id",),
+    ("identifier_value",),
+)
+CONTROL_SOURCES: dict[str, SourceContract] = {ERASURE_REQUESTS.name: ERASURE_REQUESTS, SUPPRESSIONS.name: SUPPRESSIONS}
+#: Everything the loader accepts under data/landing/<name>/.
+LANDING_SOURCES: dict[str, SourceContract] = {**SOURCES, **CONTROL_SOURCES}

@@ -28,6 +28,8 @@ class WarehouseResource(dg.ConfigurableResource):
 
     path: str
     landing_dir: str
+    #: where export files (audiences) are written; empty: ``exports/`` beside the warehouse file
+    exports_dir: str = ""
     memory_limit: str = "6GB"
     threads: int = 2
     lock_timeout_seconds: float = 120.0
@@ -89,7 +91,9 @@ def default_resources(paths: Paths | None = None) -> dict[str, object]:
     """Resources for a deployment, from env vars with embedded defaults."""
     paths = paths or Paths.from_env()
     return {
-        "warehouse": WarehouseResource(path=str(paths.warehouse_path), landing_dir=str(paths.landing_dir)),
+        "warehouse": WarehouseResource(
+            path=str(paths.warehouse_path), landing_dir=str(paths.landing_dir), exports_dir=str(paths.exports_dir)
+        ),
         "model_store": ModelStore(path=str(paths.models_dir)),
         "dbt": DbtCliResource(
             project_dir=str(DBT_PROJECT_DIR),

@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
 
+from orchestration import erasure
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 from orchestration.settings import DBT_PROJECT_DIR
 
@@ -27,6 +28,17 @@ class C360DbtTranslator(DagsterDbtTranslator):
 
     def get_group_name(self, dbt_resource_props: Mapping[str, Any]) -> str | None:
         return _layer(dbt_resource_props)
+
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
+        # Staging reads raw only after erasure requests are applied (orchestration/erasure.py):
+        # no run may stage a row of a person it was asked to forget.
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        props = self.get_resource_props(manifest, unique_id)
+        if props["resource_type"] == "model" and _layer(props) == "staging":
+            spec = spec.merge_attributes(deps=[dg.AssetKey(list(erasure.ASSET_KEY))])
+        return spec
 
 
 def _layer(props: Mapping[str, Any]) -> str:

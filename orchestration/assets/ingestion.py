@@ -10,9 +10,10 @@ from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
 
 def _files_table(result: SourceLoad) -> str:
-    rows = ["| file | status | landed | loaded | rejected | note |", "|---|---|---:|---:|---:|---|"]
+    rows = ["| file | status | landed | loaded | rejected | erased | note |", "|---|---|---:|---:|---:|---:|---|"]
     rows += [
-        f"| {f.file_name} | {f.status} | {f.rows_landed} | {f.rows_loaded} | {f.rows_rejected} | {f.message} |"
+        f"| {f.file_name} | {f.status} | {f.rows_landed} | {f.rows_loaded} | {f.rows_rejected} | {f.rows_erased} "
+        f"| {f.message} |"
         for f in result.files[:200]
     ]
     return "\n".join(rows)
@@ -48,6 +49,7 @@ def build_ingestion_asset(contract: SourceContract) -> dg.AssetsDefinition:
                 "rows_landed_this_run": result.rows_landed,
                 "rows_loaded_this_run": result.rows_loaded,
                 "rows_rejected_this_run": result.rows_rejected,
+                "rows_erased_this_run": result.rows_erased,
                 "rejected_rows_total": rejects,
                 "files": dg.MetadataValue.md(_files_table(result) if result.files else "no new files"),
             }

@@ -6,8 +6,8 @@ in one transaction, and return the numbers and plots a reviewer wants in the UI.
 metadata is plotted by Dagster across materialisations; plots are markdown images.
 """
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import duckdb
@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from orchestration.ml import churn as churn_lib
-from orchestration.ml import plots
+from orchestration.ml import drift, plots, segment_profiles
 from orchestration.ml import segmentation as seg_lib
 from orchestration.ml.features import load_artifact, save_artifact
 from orchestration.resources import WAREHOUSE_POOL, ModelStore, WarehouseResource
@@ -23,6 +23,7 @@ from orchestration.resources import WAREHOUSE_POOL, ModelStore, WarehouseResourc
 GROUP = "models"
 CUSTOMER_FEATURES = dg.AssetKey(["marts", "customer_features"])
 FEATURE_SNAPSHOTS = dg.AssetKey(["marts", "customer_feature_snapshots"])
+CATEGORY_MIX = dg.AssetKey(["marts", "customer_category_mix"])
 CUSTOMER_LIFECYCLE = dg.AssetKey(["marts", "customer_lifecycle"])
 STAGE_TRANSITIONS = dg.AssetKey(["marts", "lifecycle_stage_transitions"])
 CUSTOMER_VAP = dg.AssetKey(["marts", "customer_vap"])
@@ -32,7 +33,7 @@ STAGE_ORDER = ("prospect", "new", "active", "loyal", "reactivated", "at_risk", "
 class SegmentationSettings(dg.Config):
     """How the segmentation is trained (defaults: k-means, k in 2..10 by silhouette)."""
 
-    method: str = "kmeans"
+    method: seg_lib.Method = "kmeans"
     k_min: int = 2
     k_max: int = 10
     bootstrap_rounds: int = 10
@@ -88,6 +89,15 @@ def _buyers(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     return frame
 
 
+def _with_category_mix(con: duckdb.DuckDBPyConnection, buyers: pd.DataFrame) -> pd.DataFrame:
+    """Buyers plus one ``category_share_<category>`` column per category (for segment profiles)."""
+    mix = con.execute(
+        "select customer_id, category, item_share from marts.customer_category_mix where snapshot_role = 'score'"
+    ).df()
+    shares = segment_profiles.category_shares(mix, buyers["customer_id"])
+    return pd.concat([buyers.reset_index(drop=True), shares], axis=1)
+
+
 # --------------------------------------------------------------------------- segmentation
 
 
@@ -98,8 +108,9 @@ def _buyers(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
     pool=WAREHOUSE_POOL,
     kinds={"python", "scikitlearn"},
     description="Behavioural segmentation of buyers: log + robust-scaled features, k-means with k chosen by "
-    "silhouette (Calinski–Harabasz and the Kneedle elbow reported), segments named from their profiles, "
-    "stability by ARI across seeds / bootstraps and per-segment bootstrap Jaccard.",
+    "silhouette (Calinski–Harabasz and the Kneedle elbow reported; Gaussian mixture by BIC or Ward as "
+    "alternatives), segments named from their profiles with size and revenue share, stability by ARI across "
+    "seeds / bootstraps and per-segment bootstrap Jaccard, PCA view.",
 )
 def segmentation_model(
     context: dg.AssetExecutionContext,
@@ -110,7 +121,7 @@ def segmentation_model(
     with warehouse.connect(read_only=True) as con:
         buyers = _buyers(con)
     settings = seg_lib.SegmentationConfig(
-        method=config.method,  # type: ignore[arg-type]  # validated by SegmentationConfig
+        method=config.method,
         k_min=config.k_min,
         k_max=config.k_max,
         bootstrap_rounds=config.bootstrap_rounds,
@@ -119,34 +130,40 @@ def segmentation_model(
     )
     result = seg_lib.train_segmentation(buyers, settings)
     model = result.model
-    as_of = str(buyers["as_of_date"].iloc[0]) if len(buyers) else ""
+    as_of = str(buyers["as_of_date"].iloc[0])
     model.info = {"as_of_date": as_of, "version": f"{settings.method}-k{model.k}-{as_of}"}
     save_artifact(model, _model_path(model_store, "segmentation_model"))
+    # the training snapshot that model_drift (orchestration/monitoring.py) measures drift against
+    drift.save_reference(buyers, model.features, _model_path(model_store, "segmentation_model"))
     context.log.info(f"segmentation: k={model.k} {model.segment_names}")
-
-    z = seg_lib.zscore_matrix(result.profiles)
-    sizes = (
-        result.profiles[["segment_id", "segment_name", "customer_count", "customer_share"]]
-        .drop_duplicates()
-        .sort_values("segment_id")
-    )
-    stability = result.stability.table(model.segment_names)
+    selection = result.selection
     return dg.MaterializeResult(
         metadata={
             **_floats(result.metrics),
-            "segments": dg.MetadataValue.md(plots.markdown_table(sizes)),
-            "k_selection": dg.MetadataValue.md(plots.markdown_table(result.selection)),
-            "k_selection_chart": _md(plots.k_selection_chart(result.selection, model.k, result.elbow_k), "k"),
-            "stability": dg.MetadataValue.md(plots.markdown_table(stability)),
-            "profile_heatmap": _md(plots.profile_heatmap(z, model.segment_names), "segment profiles"),
+            "segments": dg.MetadataValue.md(plots.markdown_table(segment_profiles.sizes(result.profiles))),
+            "k_selection": dg.MetadataValue.md(plots.markdown_table(selection.table)),
+            "k_selection_chart": _md(plots.k_selection_chart(selection.table, model.k, selection.elbow_k), "k"),
+            "stability": dg.MetadataValue.md(plots.markdown_table(result.stability.table(model.segment_names))),
+            "profile_heatmap": _md(
+                plots.profile_heatmap(segment_profiles.zscore_matrix(result.profiles), model.segment_names),
+                "segment profiles",
+            ),
             "pca": _md(
                 plots.pca_scatter(
                     result.pca.coords, result.pca.segment_ids, result.pca.explained_variance_ratio, model.segment_names
                 ),
                 "PCA",
             ),
+            "pca_explained_variance": dg.MetadataValue.md(plots.markdown_table(_scree(result.pca.spectrum))),
             "model_version": model.info["version"],
         }
+    )
+
+
+def _scree(spectrum: np.ndarray) -> pd.DataFrame:
+    """Explained variance ratio per principal component, and cumulative."""
+    return pd.DataFrame(
+        {"component": np.arange(1, len(spectrum) + 1), "explained": spectrum, "cumulative": np.cumsum(spectrum)}
     )
 
 
@@ -162,8 +179,9 @@ def segmentation_model(
         ),
         dg.AssetSpec(
             ["marts", "segment_profiles"],
-            deps=[segmentation_model, CUSTOMER_FEATURES],
-            description="Per segment and feature: segment mean, population mean and z-score.",
+            deps=[segmentation_model, CUSTOMER_FEATURES, CATEGORY_MIX],
+            description="Per segment and feature: the segment's size and revenue share, segment mean, population "
+            "mean and z-score (model features), descriptive extras and the product-category mix.",
             metadata={"dagster/table_name": "marts.segment_profiles"},
             kinds={"python", "duckdb"},
             group_name=GROUP,
@@ -172,38 +190,38 @@ def segmentation_model(
     pool=WAREHOUSE_POOL,
     name="customer_segments",
 )
-def customer_segments(warehouse: WarehouseResource, model_store: ModelStore) -> Any:
+def customer_segments(warehouse: WarehouseResource, model_store: ModelStore) -> Iterator[dg.MaterializeResult]:
     model: seg_lib.SegmentationModel = load_artifact(_model_path(model_store, "segmentation_model"))
     with warehouse.connect(read_only=True) as con:
-        buyers = _buyers(con)
+        buyers = _with_category_mix(con, _buyers(con))
     scored = model.score_frame(buyers)
-    segments = pd.concat([buyers[["customer_id", "as_of_date"]].reset_index(drop=True), scored], axis=1)
+    segments = pd.concat([buyers[["customer_id", "as_of_date"]], scored], axis=1)
     segments["model_version"] = model.info.get("version", "")
     segments = segments[
         ["customer_id", "segment_id", "segment_name", "distance_to_centre", "as_of_date", "model_version"]
     ]
-    prepared = model.pipeline.named_steps["prepare"].transform(buyers)
-    extra = [c for c in ("monetary_total", "revenue_last_365_days") if c not in model.features]
-    profiles = seg_lib.profile_segments(
-        buyers, segments["segment_id"].to_numpy(), prepared, model.features, model.segment_names, extra
-    )
+    profiles = model.profile(buyers, segments["segment_id"].to_numpy())
     with warehouse.connect() as con:
         _replace_tables(con, {"customer_segments": segments, "segment_profiles": profiles})
-    counts = segments.groupby(["segment_id", "segment_name"]).size().rename("customers").reset_index()
-    z = seg_lib.zscore_matrix(profiles)
+    sizes = segment_profiles.sizes(profiles)
     yield dg.MaterializeResult(
         asset_key=["marts", "customer_segments"],
         metadata={
             "dagster/row_count": dg.MetadataValue.int(len(segments)),
-            "segments": dg.MetadataValue.md(plots.markdown_table(counts)),
-            "largest_segment_share": dg.MetadataValue.float(float(counts["customers"].max() / max(len(segments), 1))),
+            "segments": dg.MetadataValue.md(plots.markdown_table(sizes)),
+            "largest_segment_share": dg.MetadataValue.float(float(sizes["customer_share"].max())),
+            "largest_revenue_share": dg.MetadataValue.float(float(sizes["revenue_share"].max())),
         },
     )
     yield dg.MaterializeResult(
         asset_key=["marts", "segment_profiles"],
         metadata={
             "dagster/row_count": dg.MetadataValue.int(len(profiles)),
-            "profile_heatmap": _md(plots.profile_heatmap(z, model.segment_names), "segment profiles"),
+            "profile_heatmap": _md(
+                plots.profile_heatmap(segment_profiles.zscore_matrix(profiles), model.segment_names),
+                "segment profiles",
+            ),
+            "category_mix": _md(plots.category_mix_chart(profiles, model.segment_names), "category mix"),
         },
     )
 
@@ -252,6 +270,7 @@ def churn_model(
         "version": f"{model.name}-{test_cutoff}",
     }
     save_artifact(model, _model_path(model_store, "churn_model"))
+    drift.save_reference(train, model.features, _model_path(model_store, "churn_model"))
     summary = churn_lib.summary_metrics(result)
     context.log.info(f"churn: {model.name}, test ROC AUC {summary['roc_auc']:.3f}")
     comparison = result.test_metrics.reset_index()[

@@ -185,7 +185,8 @@ class Failure:
     element_count: int | None = None
     observed: str | None = None
     sample: list[str] = field(default_factory=list)
-    rows: list[int] = field(default_factory=list)
+    #: where the offending rows are: landed line numbers (raw files) or key values (marts)
+    rows: list[int | str] = field(default_factory=list)
     error: str | None = None
 
     def summary(self) -> str:
@@ -201,7 +202,8 @@ class Failure:
         if self.sample:
             text += ", e.g. " + ", ".join(self.sample[:5])
         if self.rows:
-            text += " (rows " + ", ".join(map(str, self.rows[:5])) + ")"
+            label = "rows" if all(isinstance(r, int) for r in self.rows) else "keys"
+            text += f" ({label} " + ", ".join(map(str, self.rows[:5])) + ")"
         return text
 
 
@@ -314,14 +316,14 @@ def _failure(result: Any, index_column: str) -> Failure:
     sample = [_show(v) for v in res.get("partial_unexpected_list") or []]
     if "key_columns" in kwargs:
         sample = _conflicts(res.get("partial_unexpected_list") or [], kwargs["key_columns"])
-    rows = [int(d[index_column]) for d in res.get("partial_unexpected_index_list") or []
+    rows = [_position(d[index_column]) for d in res.get("partial_unexpected_index_list") or []
             if isinstance(d, dict) and d.get(index_column) is not None]
     observed = res.get("observed_value")
     return Failure(
         expectation=cfg.type,
         column=_columns(kwargs),
         severity=meta.get("severity", "critical"),
-        rule=meta.get("rule") or describe_rule(cfg.type, kwargs),
+        rule=meta.get("rule") or _with_condition(describe_rule(cfg.type, kwargs), kwargs),
         why=meta.get("why", ""),
         unexpected_count=res.get("unexpected_count"),
         element_count=res.get("element_count"),
@@ -330,6 +332,19 @@ def _failure(result: Any, index_column: str) -> Failure:
         rows=sorted(set(rows)),
         error=error,
     )
+
+
+def _position(value: Any) -> int | str:
+    """A landed line number stays a number; a mart's key value (e.g. a customer id) is shown as text."""
+    if hasattr(value, "item"):  # numpy scalars
+        value = value.item()
+    return value if isinstance(value, int) else str(value)
+
+
+def _with_condition(rule: str, kwargs: Mapping[str, Any]) -> str:
+    """A rule that applies to some rows only says so (``≥ 0 where order_type=="sale"``)."""
+    condition = kwargs.get("row_condition")
+    return f"{rule} where {condition}" if condition else rule
 
 
 def _error_message(info: Any) -> str | None:
@@ -361,6 +376,8 @@ def _show(value: Any) -> str:
         return "null"
     if isinstance(value, dict):
         return "{" + ", ".join(f"{k}={_show(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, tuple | list):  # a column pair's values
+        return "(" + ", ".join(_show(v) for v in value) + ")"
     if isinstance(value, str):
         return repr(value) if len(value) <= 60 else repr(value[:57] + "...")
     if isinstance(value, pd.Timestamp):

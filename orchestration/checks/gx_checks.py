@@ -39,7 +39,7 @@ import duckdb
 
 from orchestration.contracts import SOURCES
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
-from orchestration.settings import EXPECTATIONS_DIR, Paths
+from orchestration.settings import EXPECTATIONS_DIR, Paths, expected_sources
 
 if TYPE_CHECKING:
     from orchestration.checks.gx import BatchResult, Suite
@@ -233,9 +233,10 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def markdown_table(results: Iterable["BatchResult"], severity: str, limit: int = 100) -> str:
-    """A row per failed expectation per file: what, where, how many, sample values, why."""
-    head = ["| file | column | expectation | severity | unexpected | sample values | rows | why |",
+def markdown_table(results: Iterable["BatchResult"], severity: str, limit: int = 100, unit: str = "file") -> str:
+    """A row per failed expectation per file (or other batch ``unit``): what, where, how many, sample values, why."""
+    rows_label = "rows" if unit == "file" else "keys"
+    head = [f"| {unit} | column | expectation | severity | unexpected | sample values | {rows_label} | why |",
             "|---|---|---|---|---:|---|---|---|"]
     lines = []
     for r in results:
@@ -255,14 +256,16 @@ def markdown_table(results: Iterable["BatchResult"], severity: str, limit: int =
     return "\n".join(head + lines[:limit] + more)
 
 
-def describe_failures(asset: str, results: list["BatchResult"], severity: str, max_chars: int = 1800) -> str:
-    """The check description: which asset, file and column, what was expected, sample values."""
+def describe_failures(
+    asset: str, results: list["BatchResult"], severity: str, max_chars: int = 1800, unit: str = "file"
+) -> str:
+    """The check description: which asset, file (or other batch ``unit``) and column, what was expected, samples."""
     bad = [r for r in results if r.failed(severity)]
     if not bad:
         return (f"{asset}: no {severity} expectation failed "
-                f"({sum(r.evaluated for r in results)} expectation results over {len(results)} file(s))")
+                f"({sum(r.evaluated for r in results)} expectation results over {len(results)} {unit}(s))")
     n = sum(len(r.failed(severity)) for r in bad)
-    parts = [f"{asset}: {n} {severity} expectation(s) failed in {len(bad)} of {len(results)} file(s)."]
+    parts = [f"{asset}: {n} {severity} expectation(s) failed in {len(bad)} of {len(results)} {unit}(s)."]
     for r in bad:
         parts.append(f"{r.batch}: " + "; ".join(f.summary() for f in r.failed(severity)) + ".")
     text = " ".join(parts)
@@ -311,6 +314,13 @@ def build_gx_checks(source: str) -> list[dg.AssetChecksDefinition]:
     def run(context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource, severity: str) -> dg.AssetCheckResult:
         docs_dir = docs_dir_for(warehouse)
         with warehouse.connect() as con:
+            if source not in expected_sources(list(SOURCES)) and not current_files(con, source):
+                return dg.AssetCheckResult(
+                    passed=True,
+                    severity=dg.AssetCheckSeverity.ERROR if severity == "critical" else dg.AssetCheckSeverity.WARN,
+                    description=f"raw.{source}: no delivery, and none expected (not in C360_EXPECTED_SOURCES)",
+                    metadata={"expected_source": dg.MetadataValue.bool(False)},
+                )
             validation = validate_source(con, source, docs_dir)
         result = check_result(validation, severity, docs_dir)
         if not result.passed:

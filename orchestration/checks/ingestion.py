@@ -17,15 +17,16 @@ def build_ingestion_checks(source: str) -> list[dg.AssetChecksDefinition]:
 
     @dg.asset_check(
         asset=key, name="row_accounting", blocking=True, pool=WAREHOUSE_POOL,
-        description="Every landed row is loaded or rejected: landed = loaded + rejected per current file, "
-        "and the raw table and rejects table hold exactly those rows.",
+        description="Every landed row is loaded, rejected or erased (a person who asked to be forgotten): "
+        "landed = loaded + rejected + erased per current file, and the raw table and rejects table hold "
+        "exactly the loaded and rejected rows.",
     )
     def row_accounting(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.connect() as con:
             rows = con.execute(
                 f"""
                 with manifest as (
-                    select file_name, rows_landed, rows_loaded, rows_rejected
+                    select file_name, rows_landed, rows_loaded, rows_rejected, rows_erased
                     from raw.load_manifest
                     where source = $source and is_current and status not in ('duplicate', 'refused')
                 ),
@@ -39,7 +40,7 @@ def build_ingestion_checks(source: str) -> list[dg.AssetChecksDefinition]:
                 from manifest m
                 left join loaded l using (file_name)
                 left join rejected r using (file_name)
-                where m.rows_landed <> m.rows_loaded + m.rows_rejected
+                where m.rows_landed <> m.rows_loaded + m.rows_rejected + m.rows_erased
                     or coalesce(l.n, 0) <> m.rows_loaded or coalesce(r.n, 0) <> m.rows_rejected
                 order by 1
                 """,

@@ -6,6 +6,10 @@ could not be loaded. ``raw.load_manifest`` records, per delivered file, its chec
 the counts, so that ``rows_landed = rows_loaded + rows_rejected`` can be checked for every
 file and a file delivered twice is not loaded twice.
 
+Rows of a person who asked to be forgotten (``raw.erasure_tombstones``, see
+``orchestration.erasure``) never land: they are counted as ``rows_erased`` instead, so
+``rows_landed = rows_loaded + rows_rejected + rows_erased`` holds for every file.
+
 Parsing is DuckDB's own CSV reader (``store_rejects`` keeps structurally broken lines
 with their line number and text); typing is ``try_cast`` against the source contract so
 that one bad value rejects its row, not the file. Each file is loaded in one transaction:
@@ -22,7 +26,8 @@ from pathlib import Path
 
 import duckdb
 
-from orchestration.contracts import SOURCES, SourceContract
+from orchestration import erasure
+from orchestration.contracts import LANDING_SOURCES, SourceContract
 from orchestration.ingestion.readers import columns_of, csv_header, file_checksum, stage_text
 
 log = logging.getLogger(__name__)
@@ -52,9 +57,16 @@ create table if not exists raw.load_manifest (
     duplicate_of varchar,
     message varchar,
     is_current boolean not null,
-    loaded_at timestamp not null
+    loaded_at timestamp not null,
+    rows_erased bigint not null default 0
 )
 """
+# Warehouses created before erasure existed get the column with its default (0 for every file).
+MANIFEST_ERASED_COLUMN = "alter table raw.load_manifest add column if not exists rows_erased bigint default 0"
+MANIFEST_COLUMNS = (
+    "source, file_name, file_checksum, file_bytes, status, rows_landed, rows_loaded, rows_rejected, "
+    "duplicate_of, message, is_current, loaded_at, rows_erased"
+)
 REJECTS_DDL = """
 create table if not exists raw.rejected_rows (
     source varchar not null,
@@ -80,10 +92,12 @@ class FileLoad:
     rows_rejected: int = 0
     message: str = ""
     duplicate_of: str | None = None
+    #: rows of erased persons dropped at load (not in raw, not in rejects)
+    rows_erased: int = 0
 
     @property
     def balanced(self) -> bool:
-        return self.rows_landed == self.rows_loaded + self.rows_rejected
+        return self.rows_landed == self.rows_loaded + self.rows_rejected + self.rows_erased
 
 
 @dataclass
@@ -108,6 +122,10 @@ class SourceLoad:
     def rows_landed(self) -> int:
         return sum(f.rows_landed for f in self.files)
 
+    @property
+    def rows_erased(self) -> int:
+        return sum(f.rows_erased for f in self.files)
+
 
 def ensure_raw_tables(con: duckdb.DuckDBPyConnection, sources: Iterable[str] | None = None) -> None:
     """Create the raw schema, the manifest, the rejects table and one table per contract.
@@ -117,9 +135,12 @@ def ensure_raw_tables(con: duckdb.DuckDBPyConnection, sources: Iterable[str] | N
     """
     con.execute("create schema if not exists raw")
     con.execute(MANIFEST_DDL)
+    con.execute(MANIFEST_ERASED_COLUMN)
     con.execute(REJECTS_DDL)
-    for name in sources or SOURCES:
-        contract = SOURCES[name]
+    # the loader reads the tombstones; creating them here lets every raw layer be checked
+    erasure.ensure_tables(con)
+    for name in sources or LANDING_SOURCES:
+        contract = LANDING_SOURCES[name]
         cols = [f'"{c.name}" {c.type}' for c in contract.columns]
         cols += [f"{n} {t}" for n, t in LINEAGE_COLUMNS.items()]
         con.execute(f"create table if not exists raw.{contract.name} ({', '.join(cols)})")
@@ -135,7 +156,7 @@ def landing_files(landing_dir: Path, source: str) -> list[Path]:
 
 def load_source(con: duckdb.DuckDBPyConnection, source: str, landing_dir: Path) -> SourceLoad:
     """Load every new or changed file of one source; unchanged files are skipped."""
-    contract = SOURCES[source]
+    contract = LANDING_SOURCES[source]
     ensure_raw_tables(con, [source])
     result = SourceLoad(source)
     present = [p.name for p in landing_files(landing_dir, source)]
@@ -172,7 +193,7 @@ def load_file(
     if current is not None and current[0] == digest:
         return None
     twin = con.execute(
-        "select file_name, rows_landed, rows_loaded, rows_rejected from raw.load_manifest "
+        "select file_name, rows_landed, rows_loaded, rows_rejected, rows_erased from raw.load_manifest "
         "where source = ? and file_checksum = ? and is_current and status not in ('duplicate', 'refused') "
         "and file_name <> ?",
         [contract.name, digest, name],
@@ -195,7 +216,7 @@ def load_file(
             # The same bytes under another name: its rows are already loaded once.
             outcome = FileLoad(
                 name, "duplicate", twin[1], twin[2], twin[3],
-                f"identical to {twin[0]} (sha256 {digest[:12]}…); not loaded again", twin[0],
+                f"identical to {twin[0]} (sha256 {digest[:12]}…); not loaded again", twin[0], twin[4],
             )
         else:
             outcome = _load_rows(con, contract, path, digest)
@@ -248,7 +269,6 @@ def _load_rows(con: duckdb.DuckDBPyConnection, contract: SourceContract, path: P
         notes.append(f"optional column(s) absent, loaded as null: {', '.join(absent)}")
 
     stage_text(con, path, suffix, header)
-    structural = con.execute("select count(*) from _structural").fetchone()[0]
     positions = {h: i for i, h in enumerate(header)}
     checks, typed = [], []
     for col in contract.columns:
@@ -273,6 +293,19 @@ def _load_rows(con: duckdb.DuckDBPyConnection, contract: SourceContract, path: P
         f"create or replace temp table _checked as select _row, {reason} as _reason, "
         f"{', '.join(typed)}, {text} as _text from _staged"
     )
+    # Rows of erased persons are dropped here, before they reach raw or the rejects.
+    con.execute("create or replace temp table _erased_rows (_row bigint)")
+    con.execute("create or replace temp table _erased_lines (line bigint)")
+    if erasure.has_tombstones(con):
+        con.execute(f"insert into _erased_rows {erasure.tombstoned_rows_sql(contract, '_checked', ['_row'])}")
+        con.execute(
+            f"insert into _erased_lines {erasure.tombstoned_text_sql('_structural', 'line', 'raw_text')}"
+        )
+        con.execute("delete from _checked where _row in (select _row from _erased_rows)")
+        con.execute("delete from _structural where line in (select line from _erased_lines)")
+    erased = con.execute(
+        "select (select count(*) from _erased_rows) + (select count(*) from _erased_lines)"
+    ).fetchone()[0]
     cols = ", ".join(f'"{c}"' for c in contract.column_names)
     con.execute(
         f"insert into raw.{contract.name} ({cols}, _source_file, _source_row, _loaded_at, _file_checksum) "
@@ -291,10 +324,17 @@ def _load_rows(con: duckdb.DuckDBPyConnection, contract: SourceContract, path: P
         [contract.name, name, checksum],
     )
     invalid = con.execute("select count(*) from _checked where _reason <> ''").fetchone()[0]
+    structural = con.execute("select count(*) from _structural").fetchone()[0]
     rejected = invalid + structural
-    outcome = FileLoad(name, "loaded", loaded + rejected, loaded, rejected, "; ".join(notes))
+    # A file whose every row was erased holds nothing to validate: 'erased', not 'loaded'.
+    status = "erased" if erased and not loaded else "loaded"
+    outcome = FileLoad(name, status, loaded + rejected + erased, loaded, rejected, "; ".join(notes),
+                       rows_erased=erased)
     if rejected:
-        outcome.message = "; ".join([*notes, f"{rejected} row(s) rejected, see raw.rejected_rows"])
+        notes.append(f"{rejected} row(s) rejected, see raw.rejected_rows")
+    if erased:
+        notes.append(f"{erased} row(s) of erased persons dropped")
+    outcome.message = "; ".join(notes)
     return outcome
 
 
@@ -312,13 +352,18 @@ def _reject_whole_file(
         "columns = {'l': 'VARCHAR'}, encoding = 'latin-1') with ordinality",
         {"path": str(path)},
     )
+    con.execute("delete from _whole where line = 1 or coalesce(l, '') = ''")
+    erased = 0
+    if erasure.has_tombstones(con):
+        erased = con.execute(
+            f"delete from _whole where line in ({erasure.tombstoned_text_sql('_whole', 'line', 'l')})"
+        ).fetchone()[0]
     con.execute(
-        "insert into raw.rejected_rows select ?, ?, ?, line, ?, ?, l, current_timestamp::timestamp "
-        "from _whole where line > 1 and coalesce(l, '') <> ''",
+        "insert into raw.rejected_rows select ?, ?, ?, line, ?, ?, l, current_timestamp::timestamp from _whole",
         [contract.name, path.name, checksum, kind, reason],
     )
-    n = con.execute("select count(*) from _whole where line > 1 and coalesce(l, '') <> ''").fetchone()[0]
-    return FileLoad(path.name, "rejected_file", n, 0, n, reason)
+    n = con.execute("select count(*) from _whole").fetchone()[0]
+    return FileLoad(path.name, "rejected_file", n + erased, 0, n, reason, rows_erased=erased)
 
 
 def _refuse_file(
@@ -343,10 +388,11 @@ def _record(
     if not o.balanced:
         raise RuntimeError(
             f"row accounting broken for {source}/{o.file_name}: landed {o.rows_landed} != "
-            f"loaded {o.rows_loaded} + rejected {o.rows_rejected}"
+            f"loaded {o.rows_loaded} + rejected {o.rows_rejected} + erased {o.rows_erased}"
         )
     con.execute(
-        "insert into raw.load_manifest values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true, current_timestamp::timestamp)",
+        f"insert into raw.load_manifest ({MANIFEST_COLUMNS}) "
+        "values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true, current_timestamp::timestamp, ?)",
         [source, o.file_name, checksum, size, o.status, o.rows_landed, o.rows_loaded, o.rows_rejected,
-         o.duplicate_of, o.message],
+         o.duplicate_of, o.message, o.rows_erased],
     )

@@ -234,18 +234,19 @@ class ChurnModel:
         )
         names = np.asarray(self.driver_features, dtype=object)
         order = np.argsort(-effects, axis=1)[:, : self.top_drivers] if len(names) else np.empty((len(x), 0), int)
-        texts = [[] for _ in range(len(x))]
+        texts = pd.Series([""] * len(x), dtype=object)
         for rank in range(self.top_drivers):
-            col = np.full(len(x), None, dtype=object)
+            col = pd.Series([None] * len(x), dtype=object)
             if rank < order.shape[1]:
                 idx = order[:, rank]
                 eff = effects[np.arange(len(x)), idx]
                 ok = eff >= self.min_driver_effect
                 col[ok] = names[idx[ok]]
-                for i in np.flatnonzero(ok):
-                    texts[i].append(f"{names[idx[i]]} (+{eff[i]:.2f})")
-            out[f"driver_{rank + 1}"] = col
-        out["top_drivers"] = ["; ".join(t) if t else None for t in texts]
+                # drivers are ranked, so a named driver always follows the named ones before it
+                label = pd.Series(names[idx], dtype=object) + " (+" + pd.Series(np.round(eff, 2)).map("{:.2f}".format)
+                texts = texts.where(~ok, texts + ("; " if rank else "") + label + ")")
+            out[f"driver_{rank + 1}"] = col.to_numpy()
+        out["top_drivers"] = texts.where(texts != "", None).to_numpy()
         return out
 
 
@@ -289,6 +290,69 @@ def _labels(frame: pd.DataFrame, column: str) -> np.ndarray:
     return y.astype(bool).to_numpy().astype(int)
 
 
+def _choose_on_validation(
+    pipes: Mapping[str, Pipeline], train: pd.DataFrame, y: np.ndarray, hold: np.ndarray
+) -> tuple[pd.DataFrame, dict[str, float], str]:
+    """Fit every candidate on the kept customers; on the held-out ones set its threshold (max F1),
+    measure it, and pick the candidate with the best ROC AUC (the baseline is never picked)."""
+    rows, thresholds = [], {}
+    for name, pipe in pipes.items():
+        p = clone(pipe).fit(train.loc[~hold], y[~hold]).predict_proba(train.loc[hold])[:, 1]
+        thresholds[name] = choose_threshold(y[hold], p)
+        rows.append({"model": name, **evaluate(y[hold], p, thresholds[name])})
+    validation = pd.DataFrame(rows).set_index("model")
+    chosen = str(validation.loc[list(CANDIDATES), "roc_auc"].idxmax())
+    log.info("churn: chose %s (validation ROC AUC %.3f)", chosen, validation.loc[chosen, "roc_auc"])
+    return validation, thresholds, chosen
+
+
+@dataclass
+class _Backtest:
+    metrics: pd.DataFrame
+    calibration: dict[str, pd.DataFrame]
+    roc: dict[str, pd.DataFrame]
+    predictions: pd.DataFrame
+    fitted: dict[str, Pipeline]
+
+
+def _backtest(
+    pipes: Mapping[str, Pipeline],
+    train: pd.DataFrame,
+    y_train: np.ndarray,
+    test: pd.DataFrame,
+    y_test: np.ndarray,
+    thresholds: Mapping[str, float],
+) -> _Backtest:
+    """Every candidate refitted on the whole earlier cutoff and judged at the later one."""
+    rows, calibration, roc, preds, fitted = [], {}, {}, {}, {}
+    for name, pipe in pipes.items():
+        fitted[name] = clone(pipe).fit(train, y_train)
+        p = fitted[name].predict_proba(test)[:, 1]
+        preds[name] = p
+        rows.append({"model": name, **evaluate(y_test, p, thresholds[name])})
+        calibration[name] = calibration_table(y_test, p)
+        roc[name] = roc_points(y_test, p)
+    return _Backtest(pd.DataFrame(rows).set_index("model"), calibration, roc, pd.DataFrame(preds), fitted)
+
+
+def _importance(model: Pipeline, test: pd.DataFrame, config: ChurnConfig) -> pd.DataFrame:
+    """Permutation importance (drop in ROC AUC) on a sample of the later cutoff, most important first."""
+    frame = _sample(test.reset_index(drop=True), config.permutation_rows, config.random_state)
+    perm = permutation_importance(
+        model,
+        frame[list(config.features)],
+        _labels(frame, config.label_column),
+        scoring="roc_auc",
+        n_repeats=config.permutation_repeats,
+        random_state=config.random_state,
+        n_jobs=1,
+    )
+    table = pd.DataFrame(
+        {"feature": list(config.features), "importance": perm.importances_mean, "std": perm.importances_std}
+    )
+    return table.sort_values("importance", ascending=False).reset_index(drop=True)
+
+
 def train_churn(
     train: pd.DataFrame,
     test: pd.DataFrame,
@@ -314,44 +378,10 @@ def train_churn(
     # 1. model choice and thresholds on held-out customers of the train cutoff(s); split by
     #    customer so that one person's rows at several cutoffs never sit on both sides
     hold = _holdout_mask(train, config.validation_share, rng)
-    validation_rows, thresholds = [], {}
-    for name, pipe in pipes.items():
-        fitted = clone(pipe).fit(train.loc[~hold], y_train[~hold])
-        p_val = fitted.predict_proba(train.loc[hold])[:, 1]
-        thresholds[name] = choose_threshold(y_train[hold], p_val)
-        validation_rows.append({"model": name, **evaluate(y_train[hold], p_val, thresholds[name])})
-    validation = pd.DataFrame(validation_rows).set_index("model")
-    chosen = str(validation.loc[list(CANDIDATES), "roc_auc"].idxmax())
-    log.info("churn: chose %s (validation ROC AUC %.3f)", chosen, validation.loc[chosen, "roc_auc"])
-
+    validation, thresholds, chosen = _choose_on_validation(pipes, train, y_train, hold)
     # 2. backtest: refit on the whole train cutoff, evaluate at the later cutoff
-    test_rows, calib, rocs, preds, fitted_full = [], {}, {}, {}, {}
-    for name, pipe in pipes.items():
-        fitted_full[name] = clone(pipe).fit(train, y_train)
-        p = fitted_full[name].predict_proba(test)[:, 1]
-        preds[name] = p
-        test_rows.append({"model": name, **evaluate(y_test, p, thresholds[name])})
-        calib[name] = calibration_table(y_test, p)
-        rocs[name] = roc_points(y_test, p)
-    test_metrics = pd.DataFrame(test_rows).set_index("model")
-
-    perm_frame = _sample(test.reset_index(drop=True), config.permutation_rows, config.random_state)
-    perm = permutation_importance(
-        fitted_full[chosen],
-        perm_frame[list(config.features)],
-        _labels(perm_frame, config.label_column),
-        scoring="roc_auc",
-        n_repeats=config.permutation_repeats,
-        random_state=config.random_state,
-        n_jobs=1,
-    )
-    importance = (
-        pd.DataFrame(
-            {"feature": list(config.features), "importance": perm.importances_mean, "std": perm.importances_std}
-        )
-        .sort_values("importance", ascending=False)
-        .reset_index(drop=True)
-    )
+    backtest = _backtest(pipes, train, y_train, test, y_test, thresholds)
+    importance = _importance(backtest.fitted[chosen], test, config)
 
     # 3. the deployed model: same recipe, refitted on every labelled snapshot
     both = _sample(pd.concat([train, test], ignore_index=True), config.max_train_rows, config.random_state)
@@ -370,14 +400,15 @@ def train_churn(
         min_driver_effect=config.min_driver_effect,
         horizon_days=horizon_days,
     )
+    preds = backtest.predictions
     return ChurnResult(
         model=model,
-        test_metrics=test_metrics,
+        test_metrics=backtest.metrics,
         validation_metrics=validation,
-        calibration=calib,
-        roc=rocs,
+        calibration=backtest.calibration,
+        roc=backtest.roc,
         importance=importance,
-        test_predictions=pd.DataFrame(preds),
+        test_predictions=preds,
         lift_ci=auc_difference_ci(y_test, preds[chosen], preds[BASELINE], seed=config.random_state),
     )
 
@@ -390,9 +421,9 @@ def summary_metrics(result: ChurnResult) -> dict[str, float]:
         for col in ("roc_auc", "pr_auc", "brier", "f1", "precision", "recall"):
             out[f"{name}_{col}"] = float(m.at[name, col])
     chosen = result.chosen
-    out["roc_auc"] = float(m.at[chosen, "roc_auc"])
-    out["pr_auc"] = float(m.at[chosen, "pr_auc"])
-    out["brier"] = float(m.at[chosen, "brier"])
+    # the deployed model's figures under fixed names, so the UI's plots follow it across runs
+    for col in ("roc_auc", "pr_auc", "brier", "precision", "recall", "f1"):
+        out[col] = float(m.at[chosen, col])
     out["threshold"] = float(result.model.threshold)
     out["roc_auc_lift_over_baseline"] = float(m.at[chosen, "roc_auc"] - m.at[BASELINE, "roc_auc"])
     out["roc_auc_lift_ci_low"], out["roc_auc_lift_ci_high"] = result.lift_ci
@@ -404,8 +435,3 @@ def summary_metrics(result: ChurnResult) -> dict[str, float]:
 def band_counts(scores: pd.DataFrame) -> Mapping[str, int]:
     counts = scores["risk_band"].value_counts()
     return {band: int(counts.get(band, 0)) for band in RISK_BANDS}
-
-
-def describe(result: ChurnResult) -> dict[str, Any]:
-    """A short structured summary for logs and reports."""
-    return {"chosen": result.chosen, "threshold": result.model.threshold, **summary_metrics(result)}

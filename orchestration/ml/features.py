@@ -93,6 +93,9 @@ FEATURES: dict[str, FeatureSpec] = {
         FeatureSpec("days_since_last_web_session", "log", "cap", "days since the last web session"),
         FeatureSpec("days_since_last_app_session", "log", "cap", "days since the last app session"),
         FeatureSpec("days_since_last_email_open", "log", "cap", "days since the last e-mail open / click"),
+        FeatureSpec("days_since_last_sms_click", "log", "cap", "days since the last SMS click"),
+        FeatureSpec("days_since_last_push_open", "log", "cap", "days since the last push open"),
+        FeatureSpec("days_since_last_social_interaction", "log", "cap", "days since the last social interaction"),
         FeatureSpec("social_interactions_last_365_days", "log", "zero", "social interactions (365 days)"),
         FeatureSpec("ticket_count", "log", "zero", "service tickets"),
         FeatureSpec("mean_csat_score", "linear", "median", "mean satisfaction 1-5"),
@@ -102,9 +105,27 @@ FEATURES: dict[str, FeatureSpec] = {
     ]
 }
 
-#: Behaviour that describes *who* a buyer is (value, rhythm, channels, price sensitivity,
-#: engagement) — not how long ago we last saw them, which is what churn and lifecycle model.
-#: Recency is kept so that lapsed buyers form their own group, as in RFM.
+#: Behaviour that describes *who* a buyer is, one reliable measure per trait: value (order
+#: value), rhythm (orders, tenure, gaps, recency — so lapsed buyers form their own group, as in
+#: RFM), channel mix, price sensitivity (discount share), engagement (web / app sessions, e-mail
+#: recency) and membership. Chosen on simulated data against the personas the simulator drew
+#: (adjusted Rand index, six simulations of 4,000 and 20,000 persons; see
+#: tests/integration/test_models.py), by leaving out measures that are noise at customer level
+#: rather than traits:
+#:
+#: * ``return_rate``: returned / placed orders of a buyer with two or three orders is 0, 1/3 or
+#:   1/2 by chance (between-persona share of its variance 0.4 %); k-means spent a whole segment
+#:   on it ("high returns") and silhouette then preferred k = 6.
+#: * ``email_open_rate`` / ``email_click_rate``: ratios over the handful of e-mails a buyer gets
+#:   in a year (none for about half of them, who never consented): clumps at 0, 1/2 and 1 that
+#:   silhouette rewards — one simulation chose k = 2, splitting off "opened every e-mail"
+#:   (ARI 0.02). ``days_since_last_email_open`` keeps e-mail engagement in a smooth form.
+#: * ``coupon_order_share``: the same trait as ``discount_share`` (coupons are one way to a
+#:   discount), which would count price sensitivity twice.
+#:
+#: With this set silhouette and the elbow both choose k = 5 — the number of buying personas —
+#: in all six simulations, and ARI vs personas is 0.21-0.27 (0.02-0.25 before). The left-out
+#: columns stay in ``marts.customer_features`` and in the segment profiles.
 SEGMENTATION_FEATURES: tuple[str, ...] = (
     "recency_days",
     "order_count",
@@ -116,13 +137,26 @@ SEGMENTATION_FEATURES: tuple[str, ...] = (
     "marketplace_order_share",
     "store_order_share",
     "discount_share",
+    "web_sessions_last_90_days",
+    "app_sessions_last_90_days",
+    "days_since_last_email_open",
+    "is_member",
+)
+
+#: Columns described in every segment profile besides the model features (natural units only).
+PROFILE_EXTRA_FEATURES: tuple[str, ...] = (
+    "monetary_total",
+    "revenue_last_365_days",
+    "orders_per_year",
     "coupon_order_share",
     "return_rate",
     "email_open_rate",
     "email_click_rate",
-    "web_sessions_last_90_days",
-    "app_sessions_last_90_days",
-    "is_member",
+    "push_open_rate",
+    "product_views_last_30_days",
+    "ticket_count",
+    "mean_csat_score",
+    "distinct_category_count",
 )
 
 #: Point-in-time behaviour up to a cutoff (``marts.customer_feature_snapshots``).

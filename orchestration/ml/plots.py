@@ -93,8 +93,33 @@ def profile_heatmap(zscores: pd.DataFrame, names: Mapping[int, str]) -> bytes:
     ax.set_yticks(range(z.shape[0]), [f"{s}: {names.get(int(s), s)}" for s in zscores.index], fontsize=8)
     for i in range(z.shape[0]):
         for j in range(z.shape[1]):
-            ax.text(j, i, f"{z[i, j]:.1f}", ha="center", va="center", fontsize=6)
+            if np.isfinite(z[i, j]):
+                ax.text(j, i, f"{z[i, j]:.1f}", ha="center", va="center", fontsize=6)
     fig.colorbar(im, ax=ax, label="z-score vs population")
+    return figure_png(fig)
+
+
+def category_mix_chart(profiles: pd.DataFrame, names: Mapping[int, str], prefix: str = "category_share_") -> bytes:
+    """Segments × product categories: the mean share of each category in a segment's items.
+
+    ``profiles``: the long profile table; its rows whose feature starts with ``prefix``.
+    """
+    rows = profiles[profiles["feature"].str.startswith(prefix)]
+    fig = Figure(figsize=(7, 0.5 * max(rows["segment_id"].nunique(), 1) + 2))
+    ax = fig.subplots()
+    if rows.empty:
+        ax.text(0.5, 0.5, "no product categories", ha="center", va="center")
+        ax.set_axis_off()
+        return figure_png(fig)
+    grid = rows.pivot(index="segment_id", columns="feature", values="segment_mean").fillna(0.0)
+    m = grid.to_numpy(dtype=float)
+    im = ax.imshow(m, cmap="Greens", vmin=0, vmax=max(float(m.max()), 0.01), aspect="auto")
+    ax.set_xticks(range(m.shape[1]), [c.removeprefix(prefix) for c in grid.columns], rotation=45, ha="right")
+    ax.set_yticks(range(m.shape[0]), [f"{s}: {names.get(int(s), s)}" for s in grid.index], fontsize=8)
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            ax.text(j, i, f"{m[i, j]:.0%}", ha="center", va="center", fontsize=7)
+    fig.colorbar(im, ax=ax, label="mean share of the segment's items")
     return figure_png(fig)
 
 
@@ -184,29 +209,48 @@ def importance_chart(importance: pd.DataFrame, top: int = 15) -> bytes:
     return figure_png(fig)
 
 
-def vap_grid_chart(cells: pd.DataFrame, bands: Sequence[str] = ("low", "medium", "high")) -> bytes:
-    """Value × attrition heat maps, one panel per potential band, with customer counts.
+def _compact(value: float) -> str:
+    """1234 → 1.2k, 2_500_000 → 2.5M (for cell labels)."""
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.1f}{suffix}"
+    return f"{value:.0f}"
 
-    ``cells``: columns value_band, attrition_band, potential_band, customers.
+
+def vap_grid_chart(cells: pd.DataFrame, bands: Sequence[str] = ("low", "medium", "high")) -> bytes:
+    """Value × attrition heat maps, one panel per potential band, with customers and value per cell.
+
+    ``cells``: columns value_band, attrition_band, potential_band, customers and, when present,
+    historical_value (summed per cell; shown under the count). Colour: customers.
     """
     fig = Figure(figsize=(12, 4))
     axes = fig.subplots(1, len(bands))
     vmax = max(int(cells["customers"].max()), 1) if len(cells) else 1
-    for ax, pot in zip(axes, bands, strict=True):
-        part = cells[cells["potential_band"] == pot]
-        grid = (
-            part.pivot_table(index="value_band", columns="attrition_band", values="customers", aggfunc="sum")
+    has_value = "historical_value" in cells.columns
+
+    def grid_of(part: pd.DataFrame, column: str) -> pd.DataFrame:
+        return (
+            part.pivot_table(index="value_band", columns="attrition_band", values=column, aggfunc="sum")
             .reindex(index=list(bands)[::-1], columns=list(bands))
             .fillna(0)
         )
-        ax.imshow(grid.to_numpy(), cmap="Oranges", vmin=0, vmax=vmax)
+
+    for ax, pot in zip(axes, bands, strict=True):
+        part = cells[cells["potential_band"] == pot]
+        counts = grid_of(part, "customers")
+        values = grid_of(part, "historical_value") if has_value else None
+        ax.imshow(counts.to_numpy(), cmap="Oranges", vmin=0, vmax=vmax)
         ax.set_xticks(range(len(bands)), list(bands))
         ax.set_yticks(range(len(bands)), list(bands)[::-1])
         ax.set_xlabel("attrition (churn risk)")
         if ax is axes[0]:
             ax.set_ylabel("value (historical revenue)")
         ax.set_title(f"potential: {pot}", fontsize=10)
-        for i in range(grid.shape[0]):
-            for j in range(grid.shape[1]):
-                ax.text(j, i, f"{int(grid.iat[i, j]):,}", ha="center", va="center", fontsize=8)
+        for i in range(counts.shape[0]):
+            for j in range(counts.shape[1]):
+                label = f"{int(counts.iat[i, j]):,}"
+                if values is not None:
+                    label += f"\n{_compact(float(values.iat[i, j]))} value"
+                ax.text(j, i, label, ha="center", va="center", fontsize=8)
+    fig.suptitle("customers (colour, first line) and historical value per VAP cell", fontsize=10)
     return figure_png(fig)

@@ -10,23 +10,19 @@ The field-notes recipe, made repeatable:
   reader should see by how much;
 * a Gaussian mixture (components × covariance type by **BIC**) and Ward hierarchical
   clustering (cut at the silhouette-best k) are configurable alternatives;
-* segments are **named** from their profiles (z-scores of segment means against the
-  population, in the transformed feature space) so a marketer reads "High-value frequent
-  app shoppers", not "cluster 3";
-* **stability**: adjusted Rand index between fits with different seeds and between the
-  model and refits on bootstrap samples, and Hennig's per-cluster bootstrap Jaccard
-  (< 0.60 unstable, 0.60–0.75 doubtful, 0.75–0.85 stable, > 0.85 highly stable).
+* segments get a **size, revenue share and profile** (:mod:`segment_profiles`) and a
+  readable **name** from it (:mod:`segment_naming`);
+* **stability** (:mod:`segment_stability`): adjusted Rand index across seeds and bootstrap
+  refits, and per-segment bootstrap Jaccard.
 
 Large inputs: k selection runs on a sample, the final model is fitted on at most
 ``fit_sample`` rows and then assigns every customer, so cost is bounded whatever the
 customer count. Pure: pandas / numpy / scipy / scikit-learn only.
 """
 
-from __future__ import annotations
-
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -46,19 +42,16 @@ from sklearn.metrics import (
 from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 
-from orchestration.ml.features import SEGMENTATION_FEATURES, build_feature_pipeline
+from orchestration.ml.features import PROFILE_EXTRA_FEATURES, SEGMENTATION_FEATURES, build_feature_pipeline
+from orchestration.ml.segment_naming import names_from_profiles
+from orchestration.ml.segment_profiles import CATEGORY_SHARE_PREFIX, profile_segments
+from orchestration.ml.segment_stability import StabilityReport, stability
 
 log = logging.getLogger(__name__)
 
 Method = Literal["kmeans", "gmm", "ward"]
-
-#: Hennig's bootstrap-Jaccard bands (field notes, "Segmentation practice").
-JACCARD_BANDS: tuple[tuple[float, str], ...] = (
-    (0.60, "unstable"),
-    (0.75, "doubtful"),
-    (0.85, "stable"),
-    (1.01, "highly stable"),
-)
+METHODS: tuple[Method, ...] = ("kmeans", "gmm", "ward")
+SELECTION_COLUMNS = ["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"]
 
 
 @dataclass(frozen=True)
@@ -78,10 +71,12 @@ class SegmentationConfig:
     ward_sample: int = 5_000
     n_init: int = 10
     gmm_covariance_types: tuple[str, ...] = ("full", "diag")
-    #: variance floor added to the mixture covariances, in scaled units (≈ 1 per feature). Discrete
-    #: features (is_member, small counts) otherwise let components collapse onto single values,
-    #: which BIC rewards with ever more components (seen: k = 7 for 4 planted groups at 1e-4)
-    gmm_reg_covar: float = 0.01
+    #: variance floor added to the mixture covariances, in scaled units (a feature's 10-90 % range is 1,
+    #: so its variance is about 0.15). Discrete features (counts, is_member, capped "never" values) let
+    #: components collapse onto single values, which BIC rewards with ever more components: at 0.01 BIC
+    #: chose 6 components for 4 planted groups and the maximum (8) on simulated buyers; at 0.05 it
+    #: chooses 4 and 5 (the number of buying personas)
+    gmm_reg_covar: float = 0.05
     stability_seeds: int = 5
     bootstrap_rounds: int = 10
     stability_sample: int = 5_000
@@ -92,8 +87,12 @@ class SegmentationConfig:
     def __post_init__(self) -> None:
         if not 2 <= self.k_min <= self.k_max:
             raise ValueError(f"need 2 <= k_min <= k_max, got {self.k_min}..{self.k_max}")
-        if self.method not in ("kmeans", "gmm", "ward"):
-            raise ValueError(f"unknown method {self.method!r}")
+        if self.method not in METHODS:
+            raise ValueError(f"unknown method {self.method!r}; choose one of {METHODS}")
+
+    @property
+    def min_customers(self) -> int:
+        return max(50, 5 * self.k_max)
 
 
 class CentroidAssigner:
@@ -106,18 +105,13 @@ class CentroidAssigner:
     def __init__(self, centers: np.ndarray) -> None:
         self.cluster_centers_ = np.asarray(centers, dtype=np.float64)
 
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return _nearest(X, self.cluster_centers_)
-
-
-def _nearest(X: np.ndarray, centers: np.ndarray, chunk: int = 200_000) -> np.ndarray:
-    out = np.empty(len(X), dtype=np.int64)
-    c2 = (centers**2).sum(axis=1)
-    for start in range(0, len(X), chunk):
-        block = X[start : start + chunk]
-        d = c2[None, :] - 2.0 * block @ centers.T
-        out[start : start + chunk] = d.argmin(axis=1)
-    return out
+    def predict(self, X: np.ndarray, chunk: int = 200_000) -> np.ndarray:
+        out = np.empty(len(X), dtype=np.int64)
+        c2 = (self.cluster_centers_**2).sum(axis=1)
+        for start in range(0, len(X), chunk):
+            block = X[start : start + chunk]
+            out[start : start + chunk] = (c2[None, :] - 2.0 * block @ self.cluster_centers_.T).argmin(axis=1)
+        return out
 
 
 @dataclass
@@ -147,14 +141,6 @@ class SegmentationModel:
         est = self.clusterer
         return np.asarray(est.means_ if self.method == "gmm" else est.cluster_centers_, dtype=np.float64)
 
-    def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """segment_id, segment_name and distance_to_centre (scaled space) for every row."""
-        X = self.transform(frame)
-        raw = np.asarray(self.clusterer.predict(X), dtype=np.int64)
-        seg = self.relabel[raw]
-        dist = np.sqrt(((X - self.centers[raw]) ** 2).sum(axis=1))
-        return pd.DataFrame({"segment_id": seg, "segment_name": self.names_of(seg), "distance_to_centre": dist})
-
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
         """The scaled model matrix of a customer frame."""
         return self.pipeline.transform(frame)
@@ -167,37 +153,25 @@ class SegmentationModel:
         return self.relabel[np.asarray(self.clusterer.predict(X), dtype=np.int64)]
 
     def names_of(self, segment_ids: np.ndarray) -> np.ndarray:
-        return np.array([self.segment_names.get(int(s), f"Segment {int(s)}") for s in segment_ids], dtype=object)
+        """Segment name of every id (vectorised: one lookup table, not a loop over rows)."""
+        table = np.array([self.segment_names.get(s, f"Segment {s}") for s in range(self.k + 1)], dtype=object)
+        return table[np.asarray(segment_ids, dtype=np.int64)]
 
+    def score_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """segment_id, segment_name and distance_to_centre (scaled space) for every row."""
+        X = self.transform(frame)
+        raw = np.asarray(self.clusterer.predict(X), dtype=np.int64)
+        seg = self.relabel[raw]
+        dist = np.sqrt(((X - self.centers[raw]) ** 2).sum(axis=1))
+        return pd.DataFrame({"segment_id": seg, "segment_name": self.names_of(seg), "distance_to_centre": dist})
 
-@dataclass
-class StabilityReport:
-    """How much the segmentation depends on the seed and on the particular customers."""
-
-    seed_ari: list[float]
-    bootstrap_ari: list[float]
-    #: segment id → mean bootstrap Jaccard
-    jaccard: dict[int, float]
-
-    @property
-    def mean_seed_ari(self) -> float:
-        return float(np.mean(self.seed_ari)) if self.seed_ari else float("nan")
-
-    @property
-    def mean_bootstrap_ari(self) -> float:
-        return float(np.mean(self.bootstrap_ari)) if self.bootstrap_ari else float("nan")
-
-    @property
-    def min_jaccard(self) -> float:
-        return float(min(self.jaccard.values())) if self.jaccard else float("nan")
-
-    def table(self, names: Mapping[int, str] | None = None) -> pd.DataFrame:
-        names = names or {}
-        return pd.DataFrame(
-            [
-                {"segment_id": s, "segment_name": names.get(s, ""), "bootstrap_jaccard": j, "verdict": jaccard_band(j)}
-                for s, j in sorted(self.jaccard.items())
-            ]
+    def profile(self, frame: pd.DataFrame, segment_ids: np.ndarray) -> pd.DataFrame:
+        """Long profile (segment × feature) of ``frame``: the model features, the extra
+        descriptive columns and any ``category_share_*`` columns present (natural units)."""
+        prepared = self.pipeline.named_steps["prepare"].transform(frame)
+        categories = sorted(c for c in frame.columns if c.startswith(CATEGORY_SHARE_PREFIX))
+        return profile_segments(
+            frame, segment_ids, prepared, self.features, self.segment_names, [*PROFILE_EXTRA_FEATURES, *categories]
         )
 
 
@@ -213,25 +187,34 @@ class PcaView:
 
 
 @dataclass
+class Selection:
+    """The candidates tried and the winner."""
+
+    #: per candidate: k (× covariance type for mixtures) with the scores used to choose
+    table: pd.DataFrame
+    k: int
+    elbow_k: int | None = None
+    covariance_type: str = "full"
+
+    @property
+    def chosen(self) -> pd.Series:
+        rows = self.table[self.table["k"] == self.k]
+        if "covariance_type" in rows:
+            rows = rows[rows["covariance_type"] == self.covariance_type]
+        return rows.iloc[0]
+
+
+@dataclass
 class SegmentationResult:
     model: SegmentationModel
-    #: per candidate: k (or components × covariance) with the scores used to choose
-    selection: pd.DataFrame
-    elbow_k: int | None
+    selection: Selection
     stability: StabilityReport
-    #: long profile: segment_id, segment_name, feature, segment_mean, population_mean, z_score, ...
+    #: long profile: segment_id, segment_name, sizes, revenue, feature, segment_mean, population_mean, z_score
     profiles: pd.DataFrame
     pca: PcaView
     #: segment id of every training row
     labels: np.ndarray
     metrics: dict[str, float]
-
-
-def jaccard_band(value: float) -> str:
-    for upper, label in JACCARD_BANDS:
-        if value < upper:
-            return label
-    return JACCARD_BANDS[-1][1]
 
 
 def _sample_index(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
@@ -240,13 +223,12 @@ def _sample_index(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     return np.sort(rng.choice(n, size=size, replace=False))
 
 
-def _fit_clusterer(
-    X: np.ndarray,
-    method: Method,
-    k: int,
-    seed: int,
-    config: SegmentationConfig,
-    covariance_type: str = "full",
+def _ward_labels(tree: np.ndarray, k: int) -> np.ndarray:
+    return fcluster(tree, t=k, criterion="maxclust") - 1
+
+
+def fit_clusterer(
+    X: np.ndarray, method: Method, k: int, seed: int, config: SegmentationConfig, covariance_type: str = "full"
 ) -> Any:
     """One clusterer with ``predict``; Ward is reduced to its cluster means."""
     if method == "kmeans":
@@ -255,64 +237,14 @@ def _fit_clusterer(
         return GaussianMixture(
             n_components=k, covariance_type=covariance_type, n_init=1, random_state=seed, reg_covar=config.gmm_reg_covar
         ).fit(X)
-    labels = fcluster(linkage(X, method="ward"), t=k, criterion="maxclust") - 1
-    centers = np.vstack([X[labels == c].mean(axis=0) for c in np.unique(labels)])
-    return CentroidAssigner(centers)
-
-
-def select_k_kmeans(X: np.ndarray, config: SegmentationConfig) -> tuple[pd.DataFrame, int | None]:
-    """Fit k-means for every k; silhouette, Calinski–Harabasz, Davies–Bouldin, inertia + elbow.
-
-    Returns the table and the Kneedle elbow (None when the curve has no knee).
-    """
-    rows = []
-    for k in range(config.k_min, config.k_max + 1):
-        if k >= len(X):
-            break
-        km = KMeans(n_clusters=k, n_init=config.n_init, random_state=config.random_state).fit(X)
-        rows.append(_scores(X, km.labels_, config) | {"k": k, "inertia": float(km.inertia_)})
-    table = pd.DataFrame(rows)[["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"]]
-    return table, elbow(table["k"].to_numpy(), table["inertia"].to_numpy())
-
-
-def select_k_ward(X: np.ndarray, config: SegmentationConfig) -> tuple[pd.DataFrame, int | None]:
-    """One Ward tree, cut at every k; the within-cluster sum of squares plays the inertia."""
-    tree = linkage(X, method="ward")
-    rows = []
-    for k in range(config.k_min, config.k_max + 1):
-        labels = fcluster(tree, t=k, criterion="maxclust") - 1
-        if len(np.unique(labels)) < 2:
-            continue
-        wss = sum(((X[labels == c] - X[labels == c].mean(axis=0)) ** 2).sum() for c in np.unique(labels))
-        rows.append(_scores(X, labels, config) | {"k": k, "inertia": float(wss)})
-    table = pd.DataFrame(rows)[["k", "inertia", "silhouette", "calinski_harabasz", "davies_bouldin"]]
-    return table, elbow(table["k"].to_numpy(), table["inertia"].to_numpy())
-
-
-def select_gmm(X: np.ndarray, config: SegmentationConfig) -> pd.DataFrame:
-    """BIC of every (components, covariance type); lower is better."""
-    rows = []
-    for cov in config.gmm_covariance_types:
-        for k in range(config.k_min, config.k_max + 1):
-            gm = GaussianMixture(
-                n_components=k,
-                covariance_type=cov,
-                n_init=1,
-                random_state=config.random_state,
-                reg_covar=config.gmm_reg_covar,
-            ).fit(X)
-            labels = gm.predict(X)
-            scores = _scores(X, labels, config) if len(np.unique(labels)) > 1 else {}
-            rows.append({"k": k, "covariance_type": cov, "bic": float(gm.bic(X)), **scores})
-    return pd.DataFrame(rows)
+    labels = _ward_labels(linkage(X, method="ward"), k)
+    return CentroidAssigner(np.vstack([X[labels == c].mean(axis=0) for c in np.unique(labels)]))
 
 
 def _scores(X: np.ndarray, labels: np.ndarray, config: SegmentationConfig) -> dict[str, float]:
-    n = len(X)
+    sample = min(config.silhouette_sample, len(X))
     return {
-        "silhouette": float(
-            silhouette_score(X, labels, sample_size=min(config.silhouette_sample, n), random_state=config.random_state)
-        ),
+        "silhouette": float(silhouette_score(X, labels, sample_size=sample, random_state=config.random_state)),
         "calinski_harabasz": float(calinski_harabasz_score(X, labels)),
         "davies_bouldin": float(davies_bouldin_score(X, labels)),
     }
@@ -328,260 +260,112 @@ def elbow(ks: np.ndarray, inertia: np.ndarray) -> int | None:
     return None if knee is None else int(knee)
 
 
-def choose_k(selection: pd.DataFrame, method: Method) -> tuple[int, str]:
-    """The winning candidate: max silhouette (ties → fewer segments), or min BIC for mixtures."""
-    if method == "gmm":
-        best = selection.sort_values(["bic", "k"]).iloc[0]
-        return int(best["k"]), str(best["covariance_type"])
-    best = selection.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]
-    return int(best["k"]), ""
+def _best_by_silhouette(table: pd.DataFrame) -> int:
+    """Max silhouette; ties go to fewer segments."""
+    return int(table.sort_values(["silhouette", "k"], ascending=[False, True]).iloc[0]["k"])
 
 
-def profile_segments(
-    frame: pd.DataFrame,
-    labels: np.ndarray,
-    prepared: np.ndarray,
-    features: Sequence[str],
-    names: Mapping[int, str] | None = None,
-    extra_columns: Sequence[str] = (),
-) -> pd.DataFrame:
-    """Long profile table: one row per segment × feature.
-
-    ``segment_mean`` / ``population_mean`` are in the features' natural units (days,
-    currency, shares); ``z_score`` compares the segment mean with the population in the
-    *prepared* space (after the log), divided by the population standard deviation there,
-    so a handful of huge spenders cannot make every segment look "low value".
-    ``extra_columns`` (e.g. monetary_total) are profiled in natural units only.
-    """
-    names = names or {}
-    labels = np.asarray(labels)
-    seg_ids = np.unique(labels)
-    pop_mean_t = prepared.mean(axis=0)
-    pop_std_t = prepared.std(axis=0)
-    pop_std_t = np.where(pop_std_t > 0, pop_std_t, 1.0)
-    columns = [*features, *extra_columns]
-    natural_of = {
-        c: pd.to_numeric(frame[c].astype("float64"), errors="coerce").to_numpy() for c in columns if c in frame
-    }
+def select_k_kmeans(X: np.ndarray, config: SegmentationConfig) -> Selection:
+    """Fit k-means for every k; silhouette, Calinski–Harabasz, Davies–Bouldin, inertia + Kneedle elbow."""
     rows = []
-    for s in seg_ids:
-        m = labels == s
-        size = int(m.sum())
-        seg_t = prepared[m].mean(axis=0)
-        for j, col in enumerate(columns):
-            natural = natural_of.get(col)
-            in_model = j < len(features)
-            rows.append(
-                {
-                    "segment_id": int(s),
-                    "segment_name": names.get(int(s), f"Segment {int(s)}"),
-                    "customer_count": size,
-                    "customer_share": size / len(labels),
-                    "feature": col,
-                    "is_model_feature": in_model,
-                    "segment_mean": _nanmean(natural[m]) if natural is not None else float("nan"),
-                    "population_mean": _nanmean(natural) if natural is not None else float("nan"),
-                    "z_score": float((seg_t[j] - pop_mean_t[j]) / pop_std_t[j]) if in_model else float("nan"),
-                }
-            )
-    return pd.DataFrame(rows)
+    for k in range(config.k_min, min(config.k_max, len(X) - 1) + 1):
+        km = KMeans(n_clusters=k, n_init=config.n_init, random_state=config.random_state).fit(X)
+        rows.append({"k": k, "inertia": float(km.inertia_), **_scores(X, km.labels_, config)})
+    table = pd.DataFrame(rows)[SELECTION_COLUMNS]
+    return Selection(table, _best_by_silhouette(table), elbow(table["k"].to_numpy(), table["inertia"].to_numpy()))
 
 
-def _nanmean(values: np.ndarray) -> float:
-    """Mean of the finite values; NaN (without numpy's empty-slice warning) when there are none."""
-    finite = values[np.isfinite(values)]
-    return float(finite.mean()) if len(finite) else float("nan")
-
-
-def zscore_matrix(profiles: pd.DataFrame) -> pd.DataFrame:
-    """segment × feature z-scores (model features only), for naming and the heat map."""
-    z = profiles[profiles["is_model_feature"]].pivot(index="segment_id", columns="feature", values="z_score")
-    order = list(dict.fromkeys(profiles.loc[profiles["is_model_feature"], "feature"]))
-    return z[order]
-
-
-_CHANNELS = {
-    "app_order_share": "app",
-    "web_order_share": "web",
-    "store_order_share": "in-store",
-    "marketplace_order_share": "marketplace",
-}
-
-#: traits a channel word already implies ("app shoppers" use the app)
-_CHANNEL_RELATED = {
-    "app_order_share": ("app_sessions_last_90_days",),
-    "web_order_share": ("web_sessions_last_90_days",),
-}
-
-#: readable phrases for traits used to break ties between otherwise equal names
-_TRAIT_PHRASES = {
-    "email_open_rate": ("e-mail engaged", "e-mail silent"),
-    "email_click_rate": ("e-mail clickers", "non-clickers"),
-    "web_sessions_last_90_days": ("frequent web visitors", "rare web visitors"),
-    "app_sessions_last_90_days": ("active app users", "no app use"),
-    "return_rate": ("high returns", "few returns"),
-    "is_member": ("members", "non-members"),
-    "tenure_days": ("long-standing", "recently acquired"),
-    "recency_days": ("not seen lately", "recently active"),
-    "average_order_value": ("big baskets", "small baskets"),
-    "order_count": ("many orders", "few orders"),
-    "mean_interpurchase_days": ("long gaps", "short gaps"),
-    "discount_share": ("discount users", "full price"),
-    "coupon_order_share": ("coupon users", "no coupons"),
-}
-
-
-def name_segments(
-    zscores: pd.DataFrame, channel_means: pd.DataFrame | None = None, threshold: float = 0.5
-) -> dict[int, str]:
-    """Readable, unique names from each segment's z-scores against the population.
-
-    Grammar: ``[Lapsed|New] [High-value|Low-value|Discount-driven] [frequent|occasional]
-    [<channel>] shoppers|buyers``. A channel is named when the segment's mean share of it is
-    at least 50 % and above the population (``channel_means``: segment × channel-share
-    columns in natural units). When two segments get the same name the most distinctive
-    remaining trait is appended ("…, e-mail engaged"), so names are unique.
-    """
-
-    def z(seg: int, col: str) -> float:
-        return float(zscores.at[seg, col]) if col in zscores.columns else 0.0
-
-    names: dict[int, str] = {}
-    used_by: dict[int, set[str]] = {}
-    for seg in zscores.index:
-        used: set[str] = set()
-        prefix = ""
-        if z(seg, "recency_days") > 1.5 * threshold:
-            prefix, _ = "Lapsed", used.add("recency_days")
-        elif z(seg, "tenure_days") < -1.5 * threshold:
-            prefix, _ = "New", used.add("tenure_days")
-        value = ""
-        value_z = max(z(seg, "average_order_value"), z(seg, "monetary_total"))
-        discount_z = max(z(seg, "discount_share"), z(seg, "coupon_order_share"))
-        if value_z > threshold:
-            value = "high-value"
-            used.update({"average_order_value", "monetary_total"})
-        elif discount_z > threshold:
-            value = "discount-driven"
-            used.update({"discount_share", "coupon_order_share"})
-        elif value_z < -threshold:
-            value = "low-value"
-            used.update({"average_order_value", "monetary_total"})
-        freq = ""
-        if z(seg, "order_count") > threshold:
-            freq = "frequent"
-            used.add("order_count")
-        elif z(seg, "order_count") < -threshold:
-            freq = "occasional"
-            used.add("order_count")
-        channel = ""
-        if channel_means is not None and seg in channel_means.index:
-            shares = channel_means.loc[seg]
-            top = shares.idxmax()
-            if shares[top] >= 0.5 and z(seg, top) > 0:
-                channel = _CHANNELS.get(top, "")
-                used.update({top, *_CHANNEL_RELATED.get(top, ())})
-        noun = "shoppers" if freq == "frequent" or (value == "high-value" and not freq) else "buyers"
-        words = [w for w in (prefix, value, freq, channel, noun) if w]
-        if len(words) == 1:
-            words.insert(0, "average")
-        text = " ".join(words)
-        # the strongest remaining trait, when it is pronounced (|z| >= 2 x threshold), is what
-        # a marketer would notice first about the segment: say it
-        trait = _strongest_trait(zscores.loc[seg], used, 2 * threshold)
-        if trait is not None:
-            text += f", {trait[1]}"
-            used.add(trait[0])
-        names[int(seg)] = text[0].upper() + text[1:]
-        used_by[int(seg)] = used
-    return _make_unique(names, zscores, used_by)
-
-
-def _strongest_trait(row: pd.Series, used: set[str], min_abs_z: float) -> tuple[str, str] | None:
-    """(feature, phrase) of the largest |z| among unused phrase-able features, if large enough."""
-    best: tuple[float, str, str] | None = None
-    for col, (up, down) in _TRAIT_PHRASES.items():
-        if col in used or col not in row.index or not np.isfinite(row[col]):
+def select_k_ward(X: np.ndarray, config: SegmentationConfig) -> Selection:
+    """One Ward tree, cut at every k; the within-cluster sum of squares plays the inertia."""
+    tree = linkage(X, method="ward")
+    rows = []
+    for k in range(config.k_min, config.k_max + 1):
+        labels = _ward_labels(tree, k)
+        if len(np.unique(labels)) < 2:
             continue
-        if abs(row[col]) >= min_abs_z and (best is None or abs(row[col]) > best[0]):
-            best = (abs(row[col]), col, up if row[col] > 0 else down)
-    return None if best is None else (best[1], best[2])
+        wss = sum(((X[labels == c] - X[labels == c].mean(axis=0)) ** 2).sum() for c in np.unique(labels))
+        rows.append({"k": k, "inertia": float(wss), **_scores(X, labels, config)})
+    table = pd.DataFrame(rows)[SELECTION_COLUMNS]
+    return Selection(table, _best_by_silhouette(table), elbow(table["k"].to_numpy(), table["inertia"].to_numpy()))
 
 
-def _make_unique(names: dict[int, str], zscores: pd.DataFrame, used_by: Mapping[int, set[str]]) -> dict[int, str]:
-    """Append the strongest not-yet-used trait to names shared by several segments."""
-    out = dict(names)
-    for name in set(names.values()):
-        segs = [s for s, n in names.items() if n == name]
-        if len(segs) < 2:
-            continue
-        taken: set[str] = set()
-        for seg in segs:
-            row = zscores.loc[seg].drop(labels=list(used_by.get(seg, set())), errors="ignore")
-            row = row[[c in _TRAIT_PHRASES for c in row.index]]
-            order = row.abs().sort_values(ascending=False).index
-            suffix = ""
-            for col in order:
-                phrase = _TRAIT_PHRASES[col][0 if row[col] > 0 else 1]
-                if phrase not in taken:
-                    suffix, _ = phrase, taken.add(phrase)
-                    break
-            out[seg] = f"{name}, {suffix}" if suffix else f"{name} #{seg}"
-    # last resort: still duplicated (identical suffixes) → number them
-    seen: dict[str, int] = {}
-    for seg in sorted(out):
-        seen[out[seg]] = seen.get(out[seg], 0) + 1
-        if seen[out[seg]] > 1:
-            out[seg] = f"{out[seg]} #{seg}"
-    return out
+def select_gmm(X: np.ndarray, config: SegmentationConfig) -> Selection:
+    """BIC of every (components, covariance type); the lowest wins (silhouette etc. reported)."""
+    rows = []
+    for cov in config.gmm_covariance_types:
+        for k in range(config.k_min, config.k_max + 1):
+            gm = fit_clusterer(X, "gmm", k, config.random_state, config, cov)
+            labels = gm.predict(X)
+            scores = _scores(X, labels, config) if len(np.unique(labels)) > 1 else {}
+            rows.append({"k": k, "covariance_type": cov, "bic": float(gm.bic(X)), **scores})
+    table = pd.DataFrame(rows)
+    best = table.sort_values(["bic", "k"]).iloc[0]
+    return Selection(table, int(best["k"]), None, str(best["covariance_type"]))
 
 
-def stability(
-    X: np.ndarray,
-    reference: np.ndarray,
-    method: Method,
-    k: int,
-    config: SegmentationConfig,
-    covariance_type: str = "full",
-) -> StabilityReport:
-    """ARI across seeds and bootstrap refits, and per-cluster bootstrap Jaccard (Hennig 2007).
-
-    ``X`` is a sample of the scaled matrix and ``reference`` the final model's segment ids on
-    it. Seeds: each refit on ``X`` with another seed is compared with the reference. Bootstrap:
-    refit on a resample with replacement, assign every row of ``X``; ARI against the reference
-    on all rows, and for each reference segment the best Jaccard with a bootstrap cluster over
-    the rows that were drawn (as in ``fpc::clusterboot``).
-    """
-    rng = np.random.default_rng(config.random_state + 1)
-    seed_ari = []
-    if method != "ward":  # Ward is deterministic: seeds cannot change it
-        for i in range(config.stability_seeds):
-            model = _fit_clusterer(X, method, k, config.random_state + 101 + i, config, covariance_type)
-            seed_ari.append(float(adjusted_rand_score(reference, model.predict(X))))
-    boot_ari = []
-    jacc: dict[int, list[float]] = {int(s): [] for s in np.unique(reference)}
-    for _ in range(config.bootstrap_rounds):
-        idx = rng.choice(len(X), size=len(X), replace=True)
-        model = _fit_clusterer(X[idx], method, k, int(rng.integers(1 << 31)), config, covariance_type)
-        pred = model.predict(X)
-        boot_ari.append(float(adjusted_rand_score(reference, pred)))
-        drawn = np.zeros(len(X), dtype=bool)
-        drawn[idx] = True
-        ref_d, pred_d = reference[drawn], pred[drawn]
-        for s in jacc:
-            in_s = ref_d == s
-            best = 0.0
-            for c in np.unique(pred_d[in_s]):
-                in_c = pred_d == c
-                best = max(best, (in_s & in_c).sum() / (in_s | in_c).sum())
-            jacc[s].append(float(best))
-    return StabilityReport(seed_ari, boot_ari, {s: float(np.mean(v)) for s, v in jacc.items()})
+def select(X: np.ndarray, config: SegmentationConfig) -> Selection:
+    """The selection procedure of the configured method."""
+    if config.method == "gmm":
+        return select_gmm(X, config)
+    if config.method == "ward":
+        return select_k_ward(X, config)
+    return select_k_kmeans(X, config)
 
 
 def pca_view(X: np.ndarray, segment_ids: np.ndarray, random_state: int = 0) -> PcaView:
     pca = PCA(n_components=min(X.shape[1], 10), random_state=random_state).fit(X)
     coords = pca.transform(X)[:, :2]
     return PcaView(coords, segment_ids, pca.explained_variance_ratio_[:2].copy(), pca.explained_variance_ratio_.copy())
+
+
+def _fit_model(
+    frame: pd.DataFrame, config: SegmentationConfig, rng: np.random.Generator
+) -> tuple[SegmentationModel, Selection, np.ndarray, np.ndarray]:
+    """Fit the pipeline, choose k, fit the clusterer; returns model, selection, matrix and segment ids."""
+    n = len(frame)
+    pipeline = build_feature_pipeline(config.features)
+    fit_idx = _sample_index(n, config.fit_sample, rng)
+    pipeline.fit(frame.iloc[fit_idx])
+    X = pipeline.transform(frame)
+    sel_rows = X[_sample_index(n, config.ward_sample if config.method == "ward" else config.selection_sample, rng)]
+    selection = select(sel_rows, config)
+    log.info("segmentation: %s chose k=%d (elbow %s) on %d rows", config.method, selection.k, selection.elbow_k, n)
+    fit_rows = sel_rows if config.method == "ward" else X[fit_idx]
+    clusterer = fit_clusterer(
+        fit_rows, config.method, selection.k, config.random_state, config, selection.covariance_type
+    )
+    raw = np.asarray(clusterer.predict(X), dtype=np.int64)
+    relabel = np.empty(selection.k, dtype=np.int64)
+    relabel[np.argsort(-np.bincount(raw, minlength=selection.k), kind="stable")] = np.arange(1, selection.k + 1)
+    model = SegmentationModel(pipeline, config.method, clusterer, selection.k, relabel, {}, config.features, n)
+    return model, selection, X, relabel[raw]
+
+
+def _metrics(
+    selection: Selection, stab: StabilityReport, pca: PcaView, profiles: pd.DataFrame, n: int
+) -> dict[str, float]:
+    """Flat numbers for Dagster's metadata plots (NaN where a method has no such score)."""
+    chosen = selection.chosen
+    sizes = profiles.drop_duplicates("segment_id")
+
+    def score(name: str) -> float:
+        return float(chosen[name]) if name in chosen.index else float("nan")
+
+    return {
+        "k": float(selection.k),
+        "elbow_k": float(selection.elbow_k) if selection.elbow_k is not None else float("nan"),
+        "silhouette": score("silhouette"),
+        "calinski_harabasz": score("calinski_harabasz"),
+        "davies_bouldin": score("davies_bouldin"),
+        "bic": score("bic"),
+        "seed_ari_mean": stab.mean_seed_ari,
+        "bootstrap_ari_mean": stab.mean_bootstrap_ari,
+        "bootstrap_jaccard_min": stab.min_jaccard,
+        "pca_explained_variance_2d": float(pca.explained_variance_ratio.sum()),
+        "smallest_segment_share": float(sizes["customer_share"].min()),
+        "largest_revenue_share": float(sizes["revenue_share"].max()),
+        "customers": float(n),
+    }
 
 
 def train_segmentation(frame: pd.DataFrame, config: SegmentationConfig | None = None) -> SegmentationResult:
@@ -592,78 +376,26 @@ def train_segmentation(frame: pd.DataFrame, config: SegmentationConfig | None = 
     judge it.
     """
     config = config or SegmentationConfig()
-    n = len(frame)
-    if n < max(50, 5 * config.k_max):
-        raise ValueError(f"need at least {max(50, 5 * config.k_max)} customers to segment, got {n}")
+    if len(frame) < config.min_customers:
+        raise ValueError(f"need at least {config.min_customers} customers to segment, got {len(frame)}")
     rng = np.random.default_rng(config.random_state)
-    pipeline = build_feature_pipeline(config.features)
-    fit_idx = _sample_index(n, config.fit_sample, rng)
-    pipeline.fit(frame.iloc[fit_idx])
-    X = pipeline.transform(frame)
-    sel_idx = _sample_index(n, config.ward_sample if config.method == "ward" else config.selection_sample, rng)
-    X_sel = X[sel_idx]
+    model, selection, X, labels = _fit_model(frame, config, rng)
 
-    covariance = "full"
-    if config.method == "gmm":
-        selection = select_gmm(X_sel, config)
-        elbow_k = None
-        k, covariance = choose_k(selection, "gmm")
-    elif config.method == "ward":
-        selection, elbow_k = select_k_ward(X_sel, config)
-        k, _ = choose_k(selection, "ward")
-    else:
-        selection, elbow_k = select_k_kmeans(X_sel, config)
-        k, _ = choose_k(selection, "kmeans")
-    log.info("segmentation: %s chose k=%d (elbow %s) on %d rows", config.method, k, elbow_k, len(X_sel))
-
-    fit_rows = X_sel if config.method == "ward" else X[fit_idx]
-    clusterer = _fit_clusterer(fit_rows, config.method, k, config.random_state, config, covariance)
-    raw = np.asarray(clusterer.predict(X), dtype=np.int64)
-    sizes = np.bincount(raw, minlength=k)
-    relabel = np.empty(k, dtype=np.int64)
-    relabel[np.argsort(-sizes, kind="stable")] = np.arange(1, k + 1)
-    model = SegmentationModel(pipeline, config.method, clusterer, k, relabel, {}, tuple(config.features), n)
-    labels = relabel[raw]
-
-    prepared = pipeline.named_steps["prepare"].transform(frame)
-    extra = [c for c in ("monetary_total", "revenue_last_365_days") if c in frame.columns and c not in config.features]
-    profiles = profile_segments(frame, labels, prepared, config.features, extra_columns=extra)
-    z = zscore_matrix(profiles)
-    channel_cols = [c for c in _CHANNELS if c in config.features]
-    channel_means = None
-    if channel_cols:
-        channel_rows = profiles[profiles["feature"].isin(channel_cols)]
-        channel_means = channel_rows.pivot(index="segment_id", columns="feature", values="segment_mean")
-    model.segment_names = name_segments(z, channel_means, config.name_threshold)
+    profiles = model.profile(frame, labels)
+    model.segment_names = names_from_profiles(profiles, config.name_threshold)
     profiles["segment_name"] = profiles["segment_id"].map(model.segment_names)
 
-    stab_idx = _sample_index(n, config.stability_sample, rng)
-    stab = stability(X[stab_idx], labels[stab_idx], config.method, k, config, covariance)
+    stab_idx = _sample_index(len(frame), config.stability_sample, rng)
+
+    def refit(rows: np.ndarray, seed: int) -> Any:
+        return fit_clusterer(rows, config.method, model.k, seed, config, selection.covariance_type)
+
+    # Ward is deterministic: other seeds cannot change it
+    seeds = 0 if config.method == "ward" else config.stability_seeds
+    stab = stability(X[stab_idx], labels[stab_idx], refit, seeds, config.bootstrap_rounds, config.random_state)
     pca = pca_view(X[stab_idx], labels[stab_idx], config.random_state)
-
-    chosen = selection[selection["k"] == k]
-    if config.method == "gmm":
-        chosen = chosen[chosen["covariance_type"] == covariance]
-
-    def score(name: str) -> float:
-        return float(chosen[name].iloc[0]) if name in chosen else float("nan")
-
-    metrics = {
-        "k": float(k),
-        "elbow_k": float(elbow_k) if elbow_k is not None else float("nan"),
-        "silhouette": score("silhouette"),
-        "calinski_harabasz": score("calinski_harabasz"),
-        "davies_bouldin": score("davies_bouldin"),
-        "seed_ari_mean": stab.mean_seed_ari,
-        "bootstrap_ari_mean": stab.mean_bootstrap_ari,
-        "bootstrap_jaccard_min": stab.min_jaccard,
-        "pca_explained_variance_2d": float(pca.explained_variance_ratio.sum()),
-        "smallest_segment_share": float(sizes.min() / sizes.sum()),
-        "customers": float(n),
-    }
-    if config.method == "gmm":
-        metrics["bic"] = float(chosen["bic"].iloc[0])
-    return SegmentationResult(model, selection, elbow_k, stab, profiles, pca, labels, metrics)
+    metrics = _metrics(selection, stab, pca, profiles, len(frame))
+    return SegmentationResult(model, selection, stab, profiles, pca, labels, metrics)
 
 
 def agreement(labels: np.ndarray, reference: np.ndarray) -> dict[str, float]:

@@ -41,6 +41,9 @@ Ground truth (``out_dir/ground_truth``):
 * ``files``: per landing file: data rows, malformed, duplicate and late rows.
 * ``malformed_rows``: file, line number (header = line 1), kind and key of each malformed line.
 * ``personas``: the persona parameters.
+* ``erasure_requests`` (only with ``erasure_requests > 0``): request id, the person, the
+  identifier named (normalised, and as written in ``landing/erasure_requests/``). The
+  pipeline forgets these persons, so evaluations against the other tables leave them out.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +69,8 @@ import pyarrow.parquet as pq
 from orchestration.contracts import SOURCES
 from orchestration.sample_data import activity
 from orchestration.sample_data.catalogue import make_campaigns, make_catalogue, make_stores
+from orchestration.sample_data.erasure_requests import FILE_NAME as ERASURE_REQUESTS_FILE
+from orchestration.sample_data.erasure_requests import write_erasure_requests
 from orchestration.sample_data.identifiers import take
 from orchestration.sample_data.personas import ACQUISITION_CHANNELS, CHANNELS, PERSONA_NAMES, persona_table
 from orchestration.sample_data.population import (
@@ -108,6 +113,7 @@ GROUND_TRUTH_FILES: tuple[str, ...] = (
     "campaigns",
     "personas",
     "malformed_rows",
+    "erasure_requests",
 )
 
 
@@ -124,6 +130,7 @@ class SimulationConfig:
     duplicate_rate: float = 0.005  # share of event/order rows delivered twice (exact duplicate)
     late_rate: float = 0.01  # share of rows delivered in the NEXT chunk's file instead of their own
     chunk_size: int = 50_000  # persons per chunk; memory is bounded by this
+    erasure_requests: int = 0  # persons asking to be forgotten (landing/erasure_requests/), drawn at the end
 
 
 @dataclass
@@ -499,6 +506,7 @@ def _clean(landing: Path, gt: Path) -> None:
         if d.is_dir():
             for f in d.glob(f"{source}_part*.csv"):
                 f.unlink()
+    (landing / "erasure_requests" / ERASURE_REQUESTS_FILE).unlink(missing_ok=True)
     for name in GROUND_TRUTH_FILES:
         (gt / f"{name}.parquet").unlink(missing_ok=True)
     gt.mkdir(parents=True, exist_ok=True)
@@ -573,6 +581,12 @@ def simulate(config: SimulationConfig, out_dir: Path, *, workers: int | None = N
             stats[source].append(FileStats(source, name, data_rows=count, late_rows=count))
     truth.close()
 
+    if config.erasure_requests:
+        # drawn from the finished ground truth, after everything else: the other files do not change
+        requested_at = datetime.combine(config.observation_end + timedelta(days=1), datetime.min.time())
+        stats["erasure_requests"] = [
+            write_erasure_requests(config.erasure_requests, config.seed, requested_at, landing, gt)
+        ]
     _write_small_truth(ctx, gt, stats, sums)
     summary = SimulationSummary(persons=config.n_customers)
     for source, files in stats.items():

@@ -251,3 +251,25 @@ def test_a_source_with_no_delivery_does_not_pass_silently(gate: Gate) -> None:
     assert not critical.passed and not ran_downstream(result, "products")
     assert "no current file with loadable rows in landing/products/" in critical.description
     assert "row count ≥ 1" in critical.description
+
+
+def test_a_source_this_deployment_does_not_expect_passes_when_absent(
+    gate: Gate, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # e.g. the CDNOW demo: shop orders only, no engagement feeds
+    monkeypatch.setenv("C360_EXPECTED_SOURCES", "shop_orders")
+    result = gate.run("products")
+    critical = checks(result)["gx_critical"]
+    assert critical.passed and ran_downstream(result, "products")
+    assert "none expected" in critical.description
+    # once a file arrives anyway, it is validated like any other
+    gate.deliver("products", "products_0001.csv", [line("products", 1, list_price="-5")])
+    assert not checks(gate.run("products"))["gx_critical"].passed
+
+
+def test_an_unknown_expected_source_is_an_error_not_a_silent_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    from orchestration.settings import expected_sources
+
+    monkeypatch.setenv("C360_EXPECTED_SOURCES", "shop_orders,shop_ordrs")
+    with pytest.raises(ValueError, match="shop_ordrs"):
+        expected_sources(list(SOURCES))

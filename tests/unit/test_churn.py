@@ -78,6 +78,9 @@ def test_model_beats_the_recency_baseline_clearly(trained):
     summary = churn.summary_metrics(result)
     assert summary["roc_auc_lift_over_baseline"] > 0.03
     assert summary["roc_auc_lift_ci_low"] > 0
+    # the deployed model's figures under fixed names (plotted across runs whatever model wins)
+    for col in ("roc_auc", "pr_auc", "brier", "precision", "recall", "f1"):
+        assert summary[col] == m.at[result.chosen, col]
 
 
 def test_permutation_importance_finds_the_planted_signal(trained):

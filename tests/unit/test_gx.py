@@ -124,7 +124,7 @@ def test_every_source_has_a_suite_naming_only_contract_columns(source: str) -> N
 
 
 def test_only_suite_files_for_contract_sources_exist() -> None:
-    assert {p.name for p in EXPECTATIONS_DIR.glob("*.json")} == {f"raw.{s}.json" for s in SOURCES}
+    assert {p.name for p in EXPECTATIONS_DIR.glob("raw.*.json")} == {f"raw.{s}.json" for s in SOURCES}
 
 
 def test_suite_without_severity_or_with_unknown_expectation_is_refused(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from orchestration.ml import plots
+from orchestration.ml import plots, segment_profiles, segment_stability
 from orchestration.ml import segmentation as seg
 from orchestration.ml.features import (
     DAYS_CAP,
@@ -54,6 +54,7 @@ def planted_buyers(n: int = 1200, seed: int = 0) -> tuple[pd.DataFrame, np.ndarr
     df["return_rate"] = rng.beta(1, 15, n)
     df["email_open_rate"] = np.clip(rng.normal(np.array([0.5, 0.3, 0.1, 0.2])[g], 0.1), 0, 1)
     df["email_click_rate"] = np.clip(df.email_open_rate * rng.uniform(0.1, 0.5, n), 0, 1)
+    df["days_since_last_email_open"] = lognormal([7, 30, 300, 60], 0.5)
     df["web_sessions_last_90_days"] = rng.poisson(np.array([3, 5, 0.2, 1])[g])
     df["app_sessions_last_90_days"] = rng.poisson(np.array([10, 0.5, 0.1, 2])[g])
     df["is_member"] = rng.random(n) < np.array([0.9, 0.4, 0.3, 0.3])[g]
@@ -83,9 +84,9 @@ def _segment_of(result: seg.SegmentationResult, truth: np.ndarray, group: int) -
 def test_kmeans_finds_the_planted_k_and_groups(kmeans_result, planted):
     _, truth = planted
     assert kmeans_result.model.k == 4
-    assert kmeans_result.elbow_k == 4
+    assert kmeans_result.selection.elbow_k == 4
     assert adjusted_rand_score(truth, kmeans_result.labels) > 0.95
-    sel = kmeans_result.selection
+    sel = kmeans_result.selection.table
     assert list(sel["k"]) == list(range(2, 8))
     # silhouette and Calinski–Harabasz agree on this well-separated data
     assert int(sel.loc[sel["calinski_harabasz"].idxmax(), "k"]) == 4
@@ -111,7 +112,7 @@ def test_names_describe_what_makes_each_group_different(kmeans_result, planted):
 
 def test_profiles_carry_the_planted_differences(kmeans_result, planted):
     _, truth = planted
-    z = seg.zscore_matrix(kmeans_result.profiles)
+    z = segment_profiles.zscore_matrix(kmeans_result.profiles)
     high_value = _segment_of(kmeans_result, truth, 0)
     discount = _segment_of(kmeans_result, truth, 1)
     assert z.loc[high_value, "average_order_value"] > 1.0
@@ -122,6 +123,51 @@ def test_profiles_carry_the_planted_differences(kmeans_result, planted):
     # extra (non-model) columns are profiled in natural units only
     assert "monetary_total" in set(profile.feature)
     assert profile.loc[profile.feature == "monetary_total", "z_score"].isna().all()
+
+
+def test_sizes_and_revenue_shares_add_up(kmeans_result, planted):
+    frame, truth = planted
+    sizes = segment_profiles.sizes(kmeans_result.profiles)
+    assert sizes["customer_count"].sum() == len(frame)
+    assert sizes["customer_share"].sum() == pytest.approx(1.0)
+    assert sizes["revenue_share"].sum() == pytest.approx(1.0)
+    assert sizes["revenue"].sum() == pytest.approx(frame["monetary_total"].sum())
+    # the high-value frequent group holds far more of the revenue than of the customers
+    hv = sizes.set_index("segment_id").loc[_segment_of(kmeans_result, truth, 0)]
+    assert hv["revenue_share"] > 2 * hv["customer_share"]
+    assert kmeans_result.metrics["largest_revenue_share"] == pytest.approx(sizes["revenue_share"].max())
+
+
+def test_profile_leaves_out_undefined_means_and_profiles_category_mix():
+    frame = pd.DataFrame(
+        {
+            "order_count": [1, 1, 5, 6],
+            "mean_interpurchase_days": [np.nan, np.nan, 20.0, 30.0],  # undefined for single-order buyers
+            "monetary_total": [10.0, 30.0, 100.0, 60.0],
+        }
+    )
+    mix = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "c", "d"],
+            "category": ["toys", "food", "food", "toys"],
+            "item_share": [0.25, 0.75, 1, 1],
+        }
+    )
+    frame = pd.concat([frame, segment_profiles.category_shares(mix, pd.Series(["a", "b", "c", "d"]))], axis=1)
+    assert frame["category_share_food"].tolist()[:1] == [0.75] and np.isnan(frame.loc[1, "category_share_food"])
+    labels = np.array([1, 1, 2, 2])
+    features = ("order_count", "mean_interpurchase_days")
+    prepared = build_feature_pipeline(features, scale=False).fit_transform(frame)
+    profiles = segment_profiles.profile_segments(
+        frame, labels, prepared, features, {1: "One-off", 2: "Regulars"}, ["category_share_food", "monetary_total"]
+    )
+    assert profiles[["segment_mean", "population_mean"]].notna().all().all()
+    assert not ((profiles.segment_id == 1) & (profiles.feature == "mean_interpurchase_days")).any()
+    food = profiles.set_index(["segment_id", "feature"]).loc[(2, "category_share_food"), "segment_mean"]
+    assert food == pytest.approx(0.5)
+    sizes = segment_profiles.sizes(profiles).set_index("segment_id")
+    assert sizes.loc[2, "revenue_share"] == pytest.approx(0.8)
+    assert sizes.loc[1, "segment_name"] == "One-off"
 
 
 def test_well_separated_segments_are_stable(kmeans_result):
@@ -154,8 +200,8 @@ def test_alternative_methods_recover_the_groups(method, planted):
     assert result.model.k == 4
     assert adjusted_rand_score(truth, result.labels) > 0.9
     if method == "gmm":
-        assert "bic" in result.selection.columns
-        best = result.selection.sort_values("bic").iloc[0]
+        assert "bic" in result.selection.table.columns
+        best = result.selection.table.sort_values("bic").iloc[0]
         assert int(best["k"]) == 4
     # every row gets a segment, and scoring agrees with training
     assert (result.model.predict(frame) == result.labels).all()
@@ -187,7 +233,7 @@ def test_agreement_and_crosstab():
 
 
 def test_jaccard_bands_follow_the_field_notes():
-    assert [seg.jaccard_band(v) for v in (0.5, 0.6, 0.74, 0.75, 0.85, 0.99)] == [
+    assert [segment_stability.jaccard_band(v) for v in (0.5, 0.6, 0.74, 0.75, 0.85, 0.99)] == [
         "unstable", "doubtful", "doubtful", "stable", "highly stable", "highly stable",
     ]  # fmt: skip
 
@@ -258,17 +304,24 @@ def test_pipeline_accepts_nullable_and_decimal_columns():
 def test_plots_render_png_and_markdown(kmeans_result):
     names = kmeans_result.model.segment_names
     pngs = [
-        plots.k_selection_chart(kmeans_result.selection, kmeans_result.model.k, kmeans_result.elbow_k),
-        plots.profile_heatmap(seg.zscore_matrix(kmeans_result.profiles), names),
+        plots.k_selection_chart(kmeans_result.selection.table, kmeans_result.model.k, kmeans_result.selection.elbow_k),
+        plots.profile_heatmap(segment_profiles.zscore_matrix(kmeans_result.profiles), names),
         plots.pca_scatter(
             kmeans_result.pca.coords, kmeans_result.pca.segment_ids, kmeans_result.pca.explained_variance_ratio, names
         ),
         plots.funnel_chart(pd.Series({"prospect": 10, "new": 5, "active": 3})),
         plots.vap_grid_chart(
             pd.DataFrame(
-                {"value_band": ["high"], "attrition_band": ["low"], "potential_band": ["high"], "customers": [7]}
+                {
+                    "value_band": ["high"],
+                    "attrition_band": ["low"],
+                    "potential_band": ["high"],
+                    "customers": [7],
+                    "historical_value": [12_345.0],
+                }
             )
         ),
+        plots.category_mix_chart(kmeans_result.profiles, names),
     ]
     assert all(p.startswith(b"\x89PNG") for p in pngs)
     md = plots.png_markdown(pngs[0], "k")

@@ -1,5 +1,6 @@
 {#-
-    Point-in-time customer features at several cutoffs, for churn training without leakage:
+    Point-in-time customer features at several cutoffs (feature_snapshot_cutoffs), for
+    churn training without leakage:
 
     - `score`: cutoff = the as-of date (var `as_of_date`, default the last order date);
       every customer of dim_customers. customer_features is this snapshot.
@@ -11,11 +12,10 @@
 
     Every feature of a snapshot uses only rows dated on or before its cutoff (orders by
     ordered_on, events by occurred_on, tickets by opened_at); the label uses only the
-    `churn_horizon_days` after it. Event-grain data is reduced to sessions, messages and
-    order lines here, in SQL, so Python models only ever read customer-grain rows.
+    `churn_horizon_days` after it. Event-grain data is reduced to sessions and messages
+    here (order lines to categories in customer_category_mix), in SQL, so Python models
+    only ever read customer-grain rows.
 -#}
-{%- set horizon = var('churn_horizon_days', 90) | int -%}
-{%- set train_cutoffs = var('churn_train_cutoffs', 3) | int -%}
 
 with
 
@@ -39,21 +39,10 @@ customers as (
 
 ),
 
-shop_order_lines as (
+category_mix as (
 
-    select * from {{ ref('stg_shop_orders__order_lines') }}
-
-),
-
-pos_transaction_lines as (
-
-    select * from {{ ref('stg_pos_transactions__transaction_lines') }}
-
-),
-
-products as (
-
-    select * from {{ ref('stg_products__products') }}
+    select * from {{ ref('customer_category_mix') }}
+    where category_rank = 1
 
 ),
 
@@ -70,34 +59,9 @@ ticket_customers as (
 
 ),
 
-as_of as (
-
-    select {{ rfm_as_of_date('orders') }} as as_of_date
-
-),
-
 cutoffs as (
 
-    select
-        'score' as snapshot_role,
-        as_of_date as cutoff_date
-    from as_of
-
-    union all
-
-    select
-        'test' as snapshot_role,
-        cast({{ dbt.dateadd('day', -horizon, 'as_of_date') }} as date) as cutoff_date
-    from as_of
-    {%- for i in range(train_cutoffs) %}
-
-    union all
-
-    select
-        'train' as snapshot_role,
-        cast({{ dbt.dateadd('day', -(2 + i) * horizon, 'as_of_date') }} as date) as cutoff_date
-    from as_of
-    {%- endfor %}
+    select * from {{ ref('feature_snapshot_cutoffs') }}
 
 ),
 
@@ -195,79 +159,9 @@ horizon_orders as (
     inner join orders
         on orders.is_completed
         and orders.ordered_on > cutoffs.cutoff_date
-        and orders.ordered_on <= {{ dbt.dateadd('day', horizon, 'cutoffs.cutoff_date') }}
+        and orders.ordered_on <= {{ dbt.dateadd('day', 'cutoffs.horizon_days', 'cutoffs.cutoff_date') }}
     where cutoffs.snapshot_role <> 'score'
     group by cutoffs.snapshot_role, cutoffs.cutoff_date, orders.customer_id
-
-),
-
--- product categories ---------------------------------------------------------------
-
-order_lines as (
-
-    select
-        'shop' as order_source,
-        order_id,
-        product_id,
-        quantity
-    from shop_order_lines
-
-    union all
-
-    select
-        'pos' as order_source,
-        transaction_id as order_id,
-        product_id,
-        quantity
-    from pos_transaction_lines
-
-),
-
-category_items as (
-
-    select
-        cutoffs.snapshot_role,
-        cutoffs.cutoff_date,
-        orders.customer_id,
-        products.category,
-        sum(abs(order_lines.quantity)) as item_count
-    from cutoffs
-    inner join orders
-        on orders.is_completed
-        and orders.ordered_on <= cutoffs.cutoff_date
-    inner join order_lines
-        on orders.order_source = order_lines.order_source
-        and orders.order_id = order_lines.order_id
-    inner join products
-        on order_lines.product_id = products.product_id
-    group by cutoffs.snapshot_role, cutoffs.cutoff_date, orders.customer_id, products.category
-
-),
-
-category_ranked as (
-
-    select
-        category_items.*,
-        sum(item_count) over (partition by cutoff_date, customer_id) as total_item_count,
-        count(*) over (partition by cutoff_date, customer_id) as distinct_category_count,
-        row_number() over (
-            partition by cutoff_date, customer_id
-            order by item_count desc, category
-        ) as category_rank
-    from category_items
-
-),
-
-category_features as (
-
-    select
-        cutoff_date,
-        customer_id,
-        category as favourite_category,
-        cast(item_count as {{ type_double() }}) / nullif(total_item_count, 0) as favourite_category_share,
-        distinct_category_count
-    from category_ranked
-    where category_rank = 1
 
 ),
 
@@ -395,12 +289,14 @@ message_features as (
             end
         ) as {{ channel }}_clicked_count,
         {%- endfor %}
+        {%- for channel in ['email', 'sms', 'push'] %}
         max(
             case
-                when messages.channel = 'email' and messages.first_opened_on <= cutoffs.cutoff_date
+                when messages.channel = '{{ channel }}' and messages.first_opened_on <= cutoffs.cutoff_date
                     then messages.first_opened_on
             end
-        ) as last_email_opened_on,
+        ) as last_{{ channel }}_opened_on,
+        {%- endfor %}
         max(
             case
                 when messages.first_opened_on <= cutoffs.cutoff_date then messages.first_opened_on
@@ -532,6 +428,8 @@ assembled as (
         session_features.last_web_session_on,
         session_features.last_app_session_on,
         message_features.last_email_opened_on,
+        message_features.last_sms_opened_on,
+        message_features.last_push_opened_on,
         message_features.last_message_opened_on,
         social_features.last_social_on,
         -- greatest() skips nulls (null only when the customer never engaged)
@@ -545,9 +443,9 @@ assembled as (
         coalesce(ticket_features.ticket_count, 0) as ticket_count,
         ticket_features.mean_csat_score,
         coalesce(customers.signed_up_at <= population.cutoff_date, false) as is_member,
-        category_features.favourite_category,
-        category_features.favourite_category_share,
-        coalesce(category_features.distinct_category_count, 0) as distinct_category_count,
+        category_mix.category as favourite_category,
+        category_mix.item_share as favourite_category_share,
+        coalesce(category_mix.distinct_category_count, 0) as distinct_category_count,
         horizon_orders.horizon_order_count,
         horizon_orders.horizon_net_amount
     from population
@@ -566,9 +464,9 @@ assembled as (
     left join ticket_features
         on population.cutoff_date = ticket_features.cutoff_date
         and population.customer_id = ticket_features.customer_id
-    left join category_features
-        on population.cutoff_date = category_features.cutoff_date
-        and population.customer_id = category_features.customer_id
+    left join category_mix
+        on population.cutoff_date = category_mix.cutoff_date
+        and population.customer_id = category_mix.customer_id
     left join horizon_orders
         on population.cutoff_date = horizon_orders.cutoff_date
         and population.customer_id = horizon_orders.customer_id
@@ -628,6 +526,12 @@ final as (
             as days_since_last_app_session,
         cast({{ dbt.datediff('last_email_opened_on', 'cutoff_date', 'day') }} as {{ dbt.type_int() }})
             as days_since_last_email_open,
+        cast({{ dbt.datediff('last_sms_opened_on', 'cutoff_date', 'day') }} as {{ dbt.type_int() }})
+            as days_since_last_sms_click,
+        cast({{ dbt.datediff('last_push_opened_on', 'cutoff_date', 'day') }} as {{ dbt.type_int() }})
+            as days_since_last_push_open,
+        cast({{ dbt.datediff('last_social_on', 'cutoff_date', 'day') }} as {{ dbt.type_int() }})
+            as days_since_last_social_interaction,
         cast(social_interactions_last_365_days as {{ dbt.type_int() }}) as social_interactions_last_365_days,
         cast(ticket_count as {{ dbt.type_int() }}) as ticket_count,
         mean_csat_score,
