@@ -59,7 +59,7 @@ RISK_BANDS: tuple[str, str, str] = ("low", "medium", "high")
 
 @dataclass(frozen=True)
 class ChurnConfig:
-    """Model choices; defaults keep training at 10⁶ customers within a couple of minutes on 2 cores."""
+    """Model choices; defaults bound training at 10⁶ customers to a few minutes on 2 cores (benchmarks/models.py)."""
 
     features: tuple[str, ...] = CHURN_FEATURES
     label_column: str = "is_churned"

@@ -45,8 +45,19 @@ _TRAIT_PHRASES: dict[str, tuple[str, str]] = {
 }
 
 
-def _base_name(z: pd.Series, shares: pd.Series | None, threshold: float) -> tuple[str, set[str]]:
-    """The grammar's words for one segment, and the features they already express."""
+#: revenue per customer, relative to all buyers, from which a segment is "high-" / "low-value"
+HIGH_VALUE_INDEX = 2.0
+LOW_VALUE_INDEX = 0.5
+
+
+def _base_name(
+    z: pd.Series, shares: pd.Series | None, threshold: float, value_index: float = 1.0
+) -> tuple[str, set[str]]:
+    """The grammar's words for one segment, and the features they already express.
+
+    ``value_index``: the segment's revenue per customer over all buyers' (revenue share /
+    customer share); value is named from it or from the order-value z-score.
+    """
 
     def zv(col: str) -> float:
         return float(z[col]) if col in z.index and np.isfinite(z[col]) else 0.0
@@ -61,13 +72,13 @@ def _base_name(z: pd.Series, shares: pd.Series | None, threshold: float) -> tupl
         used.add("tenure_days")
     value = ""
     value_z = max(zv("average_order_value"), zv("monetary_total"))
-    if value_z > threshold:
+    if value_z > threshold or value_index >= HIGH_VALUE_INDEX:
         value = "high-value"
         used.update({"average_order_value", "monetary_total"})
     elif max(zv("discount_share"), zv("coupon_order_share")) > threshold:
         value = "discount-driven"
         used.update({"discount_share", "coupon_order_share"})
-    elif value_z < -threshold:
+    elif value_z < -threshold or value_index <= LOW_VALUE_INDEX:
         value = "low-value"
         used.update({"average_order_value", "monetary_total"})
     freq = ""
@@ -88,22 +99,29 @@ def _base_name(z: pd.Series, shares: pd.Series | None, threshold: float) -> tupl
 
 
 def name_segments(
-    zscores: pd.DataFrame, channel_means: pd.DataFrame | None = None, threshold: float = 0.5
+    zscores: pd.DataFrame,
+    channel_means: pd.DataFrame | None = None,
+    threshold: float = 0.5,
+    value_index: Mapping[int, float] | None = None,
 ) -> dict[int, str]:
     """Readable, unique names from each segment's z-scores against the population.
 
     Grammar: ``[Lapsed|New] [High-value|Low-value|Discount-driven] [frequent|occasional]
     [<channel>] shoppers|buyers``. A channel is named when the segment's mean share of it is
     at least 50 % and above the population (``channel_means``: segment × channel-share
-    columns in natural units). The strongest remaining trait, when pronounced (|z| at least
-    twice the threshold), is what a marketer would notice first: it is appended ("…, active
-    app users"). When two segments still share a name, distinguishing traits are appended.
+    columns in natural units). Value comes from the order-value z-score or from
+    ``value_index`` (segment → revenue per customer over all buyers': at least 2 is
+    high-value, at most 0.5 low-value). The strongest remaining trait, when pronounced (|z|
+    at least twice the threshold), is what a marketer would notice first: it is appended
+    ("…, active app users"). When two segments still share a name, distinguishing traits are
+    appended.
     """
     names: dict[int, str] = {}
     used_by: dict[int, set[str]] = {}
     for seg in zscores.index:
         shares = channel_means.loc[seg] if channel_means is not None and seg in channel_means.index else None
-        text, used = _base_name(zscores.loc[seg], shares, threshold)
+        index = (value_index or {}).get(int(seg), 1.0)
+        text, used = _base_name(zscores.loc[seg], shares, threshold, index if np.isfinite(index) else 1.0)
         trait = _strongest_trait(zscores.loc[seg], used, 2 * threshold)
         if trait is not None:
             text += f", {trait[1]}"
@@ -161,4 +179,6 @@ def names_from_profiles(profiles: pd.DataFrame, threshold: float = 0.5) -> dict[
     channel_means = (
         channel_rows.pivot(index="segment_id", columns="feature", values="segment_mean") if len(channel_rows) else None
     )
-    return name_segments(zscores, channel_means, threshold)
+    sizes = profiles.drop_duplicates("segment_id").set_index("segment_id")
+    value_index = (sizes["revenue_share"] / sizes["customer_share"]).to_dict()
+    return name_segments(zscores, channel_means, threshold, value_index)

@@ -171,12 +171,13 @@ def test_segments_recover_the_simulated_personas(built: Built, personas: pd.Data
     below 1: personas overlap heavily in what two years of orders reveal — a gradient-boosted
     classifier *trained on the persona labels* with every feature reaches ARI 0.50
     (accuracy 0.74, 5-fold CV, 20,000 persons); any unsupervised method tried (k-means on
-    other feature sets and scalings, PCA, Gaussian mixtures, Ward) stayed at 0.19-0.27. The
-    default features (orchestration.ml.features.SEGMENTATION_FEATURES, which says why they
-    are these) give 0.264 / 0.214 / 0.269 / 0.258 at this size for seeds 5-8 and 0.260 / 0.258
+    other feature sets, weightings and scalings, PCA, Gaussian mixtures, Ward) stayed at or
+    below 0.27. The default features (orchestration.ml.features.SEGMENTATION_FEATURES, which
+    says why they are these) give 0.264 / 0.214 / 0.269 / 0.258 at this size for seeds 5-8 and 0.260 / 0.258
     at 20,000 persons, with k = 5 chosen by silhouette and by the elbow every time; the
-    previous feature set scored 0.14-0.25 and picked k = 6 or 7. 0.18 is below the lowest of
-    those by a margin for sampling noise, and above what the old set gave at its worst.
+    previous feature set scored 0.02-0.25 on the same six simulations, with k from 2 to 7.
+    0.18 is below the lowest of the six by a margin for sampling noise, and above what the old
+    set gave at its worst (0.137 with k = 6, 0.019 with k = 2).
     """
     segments = built.query("select customer_id, segment_id from marts.customer_segments").merge(
         personas, on="customer_id"

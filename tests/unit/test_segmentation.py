@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from orchestration.ml import plots, segment_profiles, segment_stability
+from orchestration.ml import plots, segment_naming, segment_profiles, segment_stability
 from orchestration.ml import segmentation as seg
 from orchestration.ml.features import (
     DAYS_CAP,
@@ -108,6 +108,16 @@ def test_names_describe_what_makes_each_group_different(kmeans_result, planted):
     assert "in-store" in names[_segment_of(kmeans_result, truth, 2)]
     assert names[_segment_of(kmeans_result, truth, 3)].startswith("New")
     assert "marketplace" in names[_segment_of(kmeans_result, truth, 3)]
+
+
+def test_value_in_names_follows_revenue_per_customer():
+    """A segment with three times the average revenue per customer is high-value even when its
+    order value is ordinary (it buys often); half the average or less is low-value."""
+    z = pd.DataFrame({"average_order_value": [0.1, 0.0, -0.1], "order_count": [1.2, 0.0, -0.2]}, index=[1, 2, 3])
+    names = segment_naming.name_segments(z, value_index={1: 3.0, 2: 1.0, 3: 0.4})
+    assert names[1].startswith("High-value frequent")
+    assert names[2] == "Average buyers"
+    assert names[3].startswith("Low-value")
 
 
 def test_profiles_carry_the_planted_differences(kmeans_result, planted):

@@ -140,7 +140,8 @@ final as (
         cast(item_count as {{ dbt.type_int() }}) as item_count,
         cast(net_amount as {{ type_money() }}) as net_amount,
         cast(item_count as {{ type_double() }})
-        / nullif(sum(item_count) over (partition by snapshot_role, cutoff_date, customer_id), 0) as item_share,
+        / nullif(sum(item_count) over (partition by snapshot_role, cutoff_date, customer_id), 0)
+            as item_share,
         cast(net_amount as {{ type_double() }})
         / nullif(sum(net_amount) over (partition by snapshot_role, cutoff_date, customer_id), 0)
             as net_amount_share,
