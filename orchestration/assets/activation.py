@@ -12,13 +12,13 @@ models/marts/activation) prepares the customer-grain inputs and turns the scores
 from typing import Any
 
 import dagster as dg
-import numpy as np
 import pandas as pd
 from pydantic import Field
 
 from orchestration import audiences as audiences_lib
 from orchestration.assets.erasure import exports_dir_for
 from orchestration.assets.ingestion import build_ingestion_asset
+from orchestration.assets.metadata import float_metadata
 from orchestration.contracts import SUPPRESSIONS
 from orchestration.ml import offers as offers_lib
 from orchestration.ml import plots
@@ -45,10 +45,6 @@ AUDIENCE_INPUTS = [
 
 suppressions = build_ingestion_asset(SUPPRESSIONS)
 
-
-def _floats(values: dict[str, float]) -> dict[str, dg.MetadataValue]:
-    """Finite numbers as float metadata (Dagster plots them across runs); NaN is left out."""
-    return {k: dg.MetadataValue.float(float(v)) for k, v in values.items() if v is not None and np.isfinite(v)}
 
 
 # --------------------------------------------------------------------------- response propensity
@@ -107,8 +103,8 @@ def response_model(
     table = result.metrics.drop(columns=[c for c in ("note",) if c in result.metrics.columns])
     context.log.info(f"response model: {model.name}, test cutoff {cutoff}")
     metadata: dict[str, Any] = {
-        **_floats(response_lib.summary_metrics(result.metrics)),
-        **_floats({f"validation_roc_auc_{k}": v for k, v in result.validation.items()}),
+        **float_metadata(response_lib.summary_metrics(result.metrics)),
+        **float_metadata({f"validation_roc_auc_{k}": v for k, v in result.validation.items()}),
         "chosen_model": model.name,
         "test_cutoff": cutoff,
         "training_touches": dg.MetadataValue.int(model.trained_on),
@@ -156,7 +152,7 @@ def customer_channel_propensity(warehouse: WarehouseResource, model_store: Model
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": dg.MetadataValue.int(rows),
-            **_floats({f"mean_{c}_propensity": table.loc[table["channel"] == c, "response_propensity"].mean()
+            **float_metadata({f"mean_{c}_propensity": table.loc[table["channel"] == c, "response_propensity"].mean()
                        for c in response_lib.CHANNELS}),
             **{f"top_channel_{c}_customers": dg.MetadataValue.int(int(n)) for c, n in firsts.items()},
         }
@@ -262,7 +258,7 @@ def offer_policy(config: OfferSettings, warehouse: WarehouseResource) -> Any:
         asset_key=["marts", "customer_offer_policy"],
         metadata={
             "dagster/row_count": dg.MetadataValue.int(len(policy)),
-            **_floats(result.population),
+            **float_metadata(result.population),
             "recommended_depths": dg.MetadataValue.md(
                 plots.markdown_table(depths.rename_axis("discount_pct").rename("customers").reset_index())
             ),

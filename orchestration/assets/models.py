@@ -14,6 +14,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from orchestration.assets.metadata import float_metadata, png_metadata
 from orchestration.ml import churn as churn_lib
 from orchestration.ml import drift, plots, segment_profiles
 from orchestration.ml import segmentation as seg_lib
@@ -54,13 +55,6 @@ def _model_path(store: ModelStore, name: str) -> Path:
     return Path(store.path) / f"{name}.joblib"
 
 
-def _md(png: bytes, alt: str) -> dg.MetadataValue:
-    return dg.MetadataValue.md(plots.png_markdown(png, alt))
-
-
-def _floats(values: dict[str, float]) -> dict[str, dg.MetadataValue]:
-    """Finite numbers as float metadata (Dagster plots them across runs); NaN is left out."""
-    return {k: dg.MetadataValue.float(float(v)) for k, v in values.items() if np.isfinite(v)}
 
 
 def _replace_tables(con: duckdb.DuckDBPyConnection, tables: dict[str, pd.DataFrame]) -> None:
@@ -139,16 +133,18 @@ def segmentation_model(
     selection = result.selection
     return dg.MaterializeResult(
         metadata={
-            **_floats(result.metrics),
+            **float_metadata(result.metrics),
             "segments": dg.MetadataValue.md(plots.markdown_table(segment_profiles.sizes(result.profiles))),
             "k_selection": dg.MetadataValue.md(plots.markdown_table(selection.table)),
-            "k_selection_chart": _md(plots.k_selection_chart(selection.table, model.k, selection.elbow_k), "k"),
+            "k_selection_chart": png_metadata(
+                plots.k_selection_chart(selection.table, model.k, selection.elbow_k), "k"
+            ),
             "stability": dg.MetadataValue.md(plots.markdown_table(result.stability.table(model.segment_names))),
-            "profile_heatmap": _md(
+            "profile_heatmap": png_metadata(
                 plots.profile_heatmap(segment_profiles.zscore_matrix(result.profiles), model.segment_names),
                 "segment profiles",
             ),
-            "pca": _md(
+            "pca": png_metadata(
                 plots.pca_scatter(
                     result.pca.coords, result.pca.segment_ids, result.pca.explained_variance_ratio, model.segment_names
                 ),
@@ -217,11 +213,11 @@ def customer_segments(warehouse: WarehouseResource, model_store: ModelStore) -> 
         asset_key=["marts", "segment_profiles"],
         metadata={
             "dagster/row_count": dg.MetadataValue.int(len(profiles)),
-            "profile_heatmap": _md(
+            "profile_heatmap": png_metadata(
                 plots.profile_heatmap(segment_profiles.zscore_matrix(profiles), model.segment_names),
                 "segment profiles",
             ),
-            "category_mix": _md(plots.category_mix_chart(profiles, model.segment_names), "category mix"),
+            "category_mix": png_metadata(plots.category_mix_chart(profiles, model.segment_names), "category mix"),
         },
     )
 
@@ -279,15 +275,15 @@ def churn_model(
     aucs = result.test_metrics["roc_auc"].to_dict()
     return dg.MaterializeResult(
         metadata={
-            **_floats(summary),
+            **float_metadata(summary),
             "horizon_days": dg.MetadataValue.int(horizon),
             "train_customers": dg.MetadataValue.int(len(train)),
             "test_customers": dg.MetadataValue.int(len(test)),
             "chosen_model": model.name,
             "backtest": dg.MetadataValue.md(plots.markdown_table(comparison)),
-            "roc_curves": _md(plots.roc_chart(result.roc, aucs), "ROC"),
-            "calibration": _md(plots.calibration_chart(result.calibration), "calibration"),
-            "permutation_importance": _md(plots.importance_chart(result.importance), "importance"),
+            "roc_curves": png_metadata(plots.roc_chart(result.roc, aucs), "ROC"),
+            "calibration": png_metadata(plots.calibration_chart(result.calibration), "calibration"),
+            "permutation_importance": png_metadata(plots.importance_chart(result.importance), "importance"),
             "model_version": model.info["version"],
         }
     )
@@ -360,8 +356,8 @@ def lifecycle_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
             **{f"{stage}_share": dg.MetadataValue.float(float(n) / total) for stage, n in funnel.items()},
             **{f"prospects_{k}": dg.MetadataValue.int(int(v)) for k, v in sub.items()},
             **{f"retention_{k}": dg.MetadataValue.int(int(v)) for k, v in retention.items()},
-            "funnel": _md(plots.funnel_chart(funnel), "lifecycle funnel"),
-            "transitions": _md(plots.transition_heatmap(matrix), "stage transitions")
+            "funnel": png_metadata(plots.funnel_chart(funnel), "lifecycle funnel"),
+            "transitions": png_metadata(plots.transition_heatmap(matrix), "stage transitions")
             if len(matrix)
             else dg.MetadataValue.md("no transitions yet"),
         }
@@ -392,7 +388,7 @@ def vap_report(warehouse: WarehouseResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(
         metadata={
             **{f"{t.replace(' ', '_')}_customers": dg.MetadataValue.int(int(n)) for t, n in per_treatment.items()},
-            "grid": _md(plots.vap_grid_chart(cells), "VAP grid"),
+            "grid": png_metadata(plots.vap_grid_chart(cells), "VAP grid"),
             "treatments": dg.MetadataValue.md(plots.markdown_table(treatments, "{:,.0f}")),
             "bases": dg.MetadataValue.md(plots.markdown_table(bases)),
         }
