@@ -241,7 +241,7 @@ def churn_model(
     with warehouse.connect(read_only=True) as con:
         snapshots = con.execute(
             "select * from marts.customer_feature_snapshots where snapshot_role in ('train', 'test') "
-            "order by snapshot_role, customer_id"
+            "order by snapshot_role, cutoff_date, customer_id"  # a total order: row order steers the fit
         ).df()
     train = snapshots[snapshots["snapshot_role"] == "train"].reset_index(drop=True)
     test = snapshots[snapshots["snapshot_role"] == "test"].reset_index(drop=True)

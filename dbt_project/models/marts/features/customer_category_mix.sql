@@ -94,14 +94,19 @@ order_categories as (
 
 order_category_amounts as (
 
-    -- the order's net amount split over its categories by items (discounts are per order)
+    -- the order's net amount split over its categories by items (discounts are per order),
+    -- rounded to money per order so that the sums below are exact decimals: summed as
+    -- doubles they vary in the last bits with the thread schedule and the cent can flip
     select
         customer_id,
         ordered_on,
         category,
         item_count,
-        net_amount * item_count
-        / nullif(sum(item_count) over (partition by order_source, order_id), 0) as net_amount
+        cast(
+            net_amount * item_count
+            / nullif(sum(item_count) over (partition by order_source, order_id), 0)
+            as {{ type_money() }}
+        ) as net_amount
     from order_categories
 
 ),
