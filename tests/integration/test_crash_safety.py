@@ -26,7 +26,8 @@ DAGSTER = Path(sys.executable).with_name("dagster")
 # Columns that record *when* something ran, not what it holds.
 VOLATILE = re.compile(
     r"(^_loaded_at$|^loaded_at$|^rejected_at$|^validated_at$|_run_at$|^scored_at$|^built_at$"
-    r"|^assigned_at$|^retired_at$)"  # identity id bookkeeping: when dbt issued / retired an id
+    r"|^assigned_at$|^retired_at$"  # identity id bookkeeping: when dbt issued / retired an id
+    r"|^generated_at$)"  # when the audience exports were written
 )
 # Tables that are logs of runs by design (one row per validation or load event).
 RUN_LOGS = {("raw", "gx_validation_results")}
