@@ -164,37 +164,9 @@ customer_starts as (
 
 ),
 
-month_numbers as (
-
-    -- up to 600 months (50 years) of history
-    {{ dbt.generate_series(600) }}
-
-),
-
 snapshots as (
 
-    select
-        month_starts.snapshot_month,
-        cast(
-            case
-                when {{ dbt.last_day('month_starts.snapshot_month', 'month') }} > as_of.as_of_date
-                    then as_of.as_of_date
-                else {{ dbt.last_day('month_starts.snapshot_month', 'month') }}
-            end as date
-        ) as snapshot_date
-    from (
-        select
-            cast(
-                {{ dbt.dateadd(
-                    'month',
-                    'month_numbers.generated_number - 1',
-                    '(select min(activity_month) from order_months)'
-                ) }} as date
-            ) as snapshot_month
-        from month_numbers
-    ) as month_starts
-    cross join as_of
-    where month_starts.snapshot_month <= as_of.as_of_date
+    {{ month_end_snapshots('(select min(activity_month) from order_months)') }}
 
 ),
 
