@@ -13,42 +13,9 @@ history as (
 
 ),
 
-snapshots as (
-
-    select
-        snapshot_date,
-        lead(snapshot_date) over (order by snapshot_date) as next_snapshot_date
-    from (select distinct snapshot_date from history) as snapshot_dates
-
-),
-
-customer_moves as (
-
-    select
-        from_history.snapshot_date as from_snapshot_date,
-        to_history.snapshot_date as to_snapshot_date,
-        from_history.lifecycle_stage as from_stage,
-        to_history.lifecycle_stage as to_stage,
-        from_history.customer_id
-    from history as from_history
-    inner join snapshots
-        on from_history.snapshot_date = snapshots.snapshot_date
-    inner join history as to_history
-        on from_history.customer_id = to_history.customer_id
-        and snapshots.next_snapshot_date = to_history.snapshot_date
-
-),
-
 transitions as (
 
-    select
-        from_snapshot_date,
-        to_snapshot_date,
-        from_stage,
-        to_stage,
-        count(*) as customer_count
-    from customer_moves
-    group by from_snapshot_date, to_snapshot_date, from_stage, to_stage
+    {{ snapshot_transitions('history', 'lifecycle_stage', 'from_stage', 'to_stage') }}
 
 ),
 

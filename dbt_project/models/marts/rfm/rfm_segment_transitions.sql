@@ -20,42 +20,9 @@ group_rules as (
 
 ),
 
-snapshots as (
-
-    select
-        snapshot_date,
-        lead(snapshot_date) over (order by snapshot_date) as next_snapshot_date
-    from (select distinct snapshot_date from rfm_history) as snapshot_dates
-
-),
-
-customer_moves as (
-
-    select
-        from_history.snapshot_date as from_snapshot_date,
-        to_history.snapshot_date as to_snapshot_date,
-        from_history.rfm_segment as from_rfm_segment,
-        to_history.rfm_segment as to_rfm_segment,
-        from_history.customer_id
-    from rfm_history as from_history
-    inner join snapshots
-        on from_history.snapshot_date = snapshots.snapshot_date
-    inner join rfm_history as to_history
-        on from_history.customer_id = to_history.customer_id
-        and snapshots.next_snapshot_date = to_history.snapshot_date
-
-),
-
 transitions as (
 
-    select
-        from_snapshot_date,
-        to_snapshot_date,
-        from_rfm_segment,
-        to_rfm_segment,
-        count(*) as customer_count
-    from customer_moves
-    group by from_snapshot_date, to_snapshot_date, from_rfm_segment, to_rfm_segment
+    {{ snapshot_transitions('rfm_history', 'rfm_segment', 'from_rfm_segment', 'to_rfm_segment') }}
 
 ),
 
